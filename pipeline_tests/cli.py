@@ -1,0 +1,127 @@
+"""The `pipeline-tests` command: run a scenario, run the sink alone, check the machine."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from pipeline_tests import engine, images, report, run, scenario
+from pipeline_tests.errors import UserError
+
+console = Console()
+
+
+def _rate(value: str | None) -> int | None | str:
+    if value is None:
+        return None
+    if value == "max":
+        return "max"
+    if value.isdigit() and int(value) >= 1:
+        return int(value)
+    raise click.BadParameter(f"'{value}' is not 'max' or a whole number of lines/s >= 1.")
+
+
+@click.group()
+def cli() -> None:
+    """Floods real log topologies, stops the task like ECS or Kubernetes, counts every lost line."""
+
+
+@cli.command(name="run")
+@click.argument("scenario_file", required=False, type=click.Path(path_type=Path))
+@click.option("--rate", callback=lambda c, p, v: _rate(v),
+              help="Lines/s across streams, or 'max' (as fast as the app can write).")
+@click.option("--line-size", type=click.IntRange(min=1), help="Bytes per line (default 400).")
+@click.option("--stop-after", type=click.FloatRange(min=0, min_open=True),
+              help="Seconds of flooding before the stop sequence (default 10).")
+@click.option("--trials", type=click.IntRange(min=1), help="Trials per topology (default 3).")
+@click.option("--topology", multiple=True, help="firelens or direct-tcp; repeat for several.")
+@click.option("--stop", "stop_sequence", help="Stop sequence: ecs, all-at-once, kill, none.")
+@click.option("--router", help="Router kind (default builtin).")
+@click.option("--max-loss", type=click.IntRange(min=0),
+              help="Exit 1 when any trial loses more than N lines.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs"), show_default=True,
+              help="Directory for runs/<run-id>/.")
+def run_command(scenario_file: Path | None, rate: Any, line_size: int | None,
+                stop_after: float | None, trials: int | None, topology: tuple[str, ...],
+                stop_sequence: str | None, router: str | None, max_loss: int | None,
+                out: Path) -> None:
+    """Run SCENARIO_FILE (YAML), or the default FireLens vs direct-TCP comparison."""
+    base = scenario.load(scenario_file) if scenario_file else scenario.Scenario()
+    chosen = base.with_overrides(**{
+        "workload.rate": rate, "workload.line_size": line_size, "stop.after": stop_after,
+        "trials": trials, "topologies": list(topology), "stop.sequence": stop_sequence,
+        "router.kind": router, "max_loss": max_loss})
+    client = engine.connect()
+    engine.check_compose()
+    if "firelens" in chosen.topologies:
+        engine.check_log_opts(_driver_opts(chosen), engine.engine_info(client).version)
+    image = images.fixture_image(client, build=True, progress=console.print)
+    started = time.monotonic()
+    outcome = run.execute(chosen, out, client, image, console)
+    if outcome.results:
+        report.print_report(console, outcome.results)
+    console.print(f"results: {outcome.run_dir / 'results.json'} "
+                  f"({len(outcome.results)} trials, {time.monotonic() - started:.0f} s)")
+    if outcome.interrupted:
+        console.print("[yellow]interrupted[/]: finished trials are kept above; "
+                      "every container of the run was removed.")
+        sys.exit(130)
+    failing = report.over_max_loss(outcome.results, chosen.max_loss)
+    if failing:
+        console.print(f"[red]FAIL[/]: lost more than {chosen.max_loss} lines in: "
+                      f"{', '.join(failing)}")
+        sys.exit(1)
+
+
+def _driver_opts(s: scenario.Scenario) -> dict[str, str]:
+    return {"fluentd-address": "unix:///", "fluentd-async": str(s.driver.fluentd_async).lower(),
+            "fluentd-buffer-limit": str(s.driver.buffer_limit),
+            "fluentd-request-ack": str(s.driver.request_ack).lower(),
+            "fluentd-sub-second-precision": "true", "tag": "app"}
+
+
+@cli.command(name="sink")
+@click.option("--listen", default="127.0.0.1:24224", show_default=True,
+              help="HOST:PORT for the Forward protocol over TCP.")
+@click.option("--unix", "unix_path", type=click.Path(), help="Also listen on this unix socket.")
+@click.option("--http", "http_port", type=click.IntRange(min=0, max=65535),
+              help="Also accept HTTP (JSON / msgpack bodies) on 127.0.0.1:PORT.")
+@click.option("--workers", type=click.IntRange(min=1, max=64), default=1, show_default=True)
+@click.option("--run-id", help="Count only lines of this run id (default: the first seen).")
+@click.option("--shared-key", help="Require the HELO/PING/PONG handshake with this key.")
+def sink_command(listen: str, unix_path: str | None, http_port: int | None, workers: int,
+                 run_id: str | None, shared_key: str | None) -> None:
+    """Run the sink alone, printing live counts: point any pipeline at it."""
+    from pipeline_tests.sink import SinkConfig, serve_forever
+
+    host, _, port = listen.rpartition(":")
+    if not port.isdigit() or host not in ("127.0.0.1", "localhost", "::1"):
+        raise UserError(f"--listen '{listen}' must be a loopback HOST:PORT such as "
+                        "127.0.0.1:24224 (pipeline-tests never listens on other addresses).")
+    serve_forever(SinkConfig(run_id=run_id, host=host, port=int(port), unix_path=unix_path,
+                             http_port=http_port, shared_key=shared_key, workers=workers))
+
+
+@cli.command(name="doctor")
+def doctor_command() -> None:
+    """Show the Docker engine, Compose, and the log-driver options the engine supports."""
+    client = engine.connect()
+    info = engine.engine_info(client)
+    console.print(f"docker engine {info.version} (API {info.api_version})")
+    console.print(f"docker compose {engine.check_compose()}")
+    console.print("fluentd log-driver options: "
+                  + ", ".join(engine.driver_options_supported(info.version)))
+    console.print(f"fixture image: {images.fixture_image(client, build=False)}")
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except UserError as err:
+        console.print(f"[red]error:[/] {err}", highlight=False, soft_wrap=True)
+        sys.exit(2)

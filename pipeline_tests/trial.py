@@ -1,0 +1,198 @@
+"""One trial: one run of one (topology, router, stop sequence), from `compose up` to the result.
+
+    sink up -> router up and ready -> app floods -> stop sequence at `stop.after`
+    -> drain window -> sink stops -> ledger(emitted by app, received by sink) -> TrialResult
+
+Everything the trial creates (containers, the socket dir, sink processes) is removed in a
+`finally`, so Ctrl-C or a failure in the middle leaks nothing; what it measured stays in its
+directory under runs/<run-id>/.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import socket
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+
+from pipeline_tests import compose, line
+from pipeline_tests.errors import UserError
+from pipeline_tests.ledger import reconcile
+from pipeline_tests.result import TrialResult, build_result
+from pipeline_tests.scenario import Scenario
+from pipeline_tests.sink import Sink, SinkConfig
+from pipeline_tests.stop import run_stop
+from pipeline_tests.tally import read_tally
+
+READY_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    scenario: Scenario
+    topology: str
+    trial: int  # 1-based
+    project: str  # Compose project name, unique per trial
+    directory: Path  # runs/<run-id>/<cell>-<trial>/
+    image: str
+
+
+@dataclass(frozen=True)
+class Progress:
+    phase: str  # "starting", "flooding", "stopping", "draining"
+    elapsed: float
+    emitted: int
+    received: int
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def compose_env(spec: TrialSpec, line_run_id: str, sink_port: int, router_port: int,
+                sock_dir: Path) -> dict[str, str]:
+    s = spec.scenario
+    return {
+        "PT_IMAGE": spec.image, "PT_RUN_ID": line_run_id,
+        "PT_RATE": str(s.workload.rate or "max"), "PT_LINE_SIZE": str(s.workload.line_size),
+        "PT_STREAMS": str(s.workload.streams),
+        # Only `none` lets the app finish by itself; every other sequence stops it.
+        "PT_DURATION": str(s.stop.after if s.stop.sequence == "none" else 0),
+        "PT_APP_STATE": str(spec.directory / "app"), "PT_ROUTER_STATE": str(spec.directory / "router"),
+        "PT_SOCK_DIR": str(sock_dir), "PT_ROUTER_PORT": str(router_port),
+        "PT_SINK_PORT": str(sink_port),
+        "PT_FLUSH_INTERVAL": str(s.router.flush_interval),
+        "PT_FLUSH_AT_SHUTDOWN": str(s.router.flush_at_shutdown).lower(),
+        "PT_GRACE": str(s.router.grace), "PT_REQUIRE_ACK": str(s.router.require_ack).lower(),
+        "PT_BUFFER_LIMIT": str(s.router.buffer_limit),
+        "PT_FLUENTD_ASYNC": str(s.driver.fluentd_async).lower(),
+        "PT_FLUENTD_BUFFER_LIMIT": str(s.driver.buffer_limit),
+        "PT_FLUENTD_REQUEST_ACK": str(s.driver.request_ack).lower(),
+        "PT_SENDER": s.client.sender,
+    }
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return dict(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return {}
+
+
+def _wait_router_ready(spec: TrialSpec, router: Any) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    state = spec.directory / "router" / "router.json"
+    while time.monotonic() < deadline:
+        if _read_json(state).get("ready"):
+            return
+        router.reload()
+        if router.status == "exited":
+            break
+        time.sleep(0.1)
+    logs = router.logs(tail=10).decode(errors="replace").strip()
+    raise UserError(f"The {spec.scenario.router.kind} router did not become ready within "
+                    f"{READY_TIMEOUT:.0f} s (container status: {router.status}). Its last log "
+                    f"lines:\n{logs}\nCheck the router settings in the scenario.")
+
+
+def _wait_drained(sink: Sink, drain: float, tick: Callable[[], None]) -> None:
+    """Until the sink's count stops moving for a moment, at most `drain` seconds."""
+    deadline, last, still_since = time.monotonic() + drain, -1, time.monotonic()
+    while time.monotonic() < deadline:
+        count = sink.live_records()
+        if count != last:
+            last, still_since = count, time.monotonic()
+        elif time.monotonic() - still_since >= 1.0:
+            return
+        tick()
+        time.sleep(0.1)
+
+
+def run_trial(spec: TrialSpec, client: docker.DockerClient,
+              on_progress: Callable[[Progress], None]) -> TrialResult:
+    for sub in ("app", "router"):
+        (spec.directory / sub).mkdir(parents=True, exist_ok=True)
+    # A unix socket path must stay under 108 bytes, so it lives in a short temp dir.
+    sock_dir = Path(tempfile.mkdtemp(prefix="pt-sock-"))
+    sock_dir.chmod(0o755)
+    line_run_id = line.new_run_id()
+    sink = Sink.start(SinkConfig(run_id=line_run_id, port=0))
+    project = compose.project_for(spec.project, spec.topology, spec.scenario.router.kind,
+                                  compose_env(spec, line_run_id, sink.port, free_port(), sock_dir))
+    try:
+        return _run(spec, client, project, sink, line_run_id, on_progress)
+    finally:
+        with _shielded():
+            sink.stop()
+            compose.down(project)
+            shutil.rmtree(sock_dir, ignore_errors=True)
+
+
+@contextmanager
+def _shielded() -> Iterator[None]:
+    """A second Ctrl-C must not cut the cleanup short and leak containers."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _run(spec: TrialSpec, client: docker.DockerClient, project: compose.Project, sink: Sink,
+         line_run_id: str, on_progress: Callable[[Progress], None]) -> TrialResult:
+    started = time.monotonic()
+    (spec.directory / "compose.yaml").write_text(compose.render(project))
+    phase, flood_started = "starting", time.monotonic()
+
+    def tick() -> None:
+        tally = read_tally(spec.directory / "app")
+        on_progress(Progress(phase, time.monotonic() - flood_started,
+                             tally.emitted_total if tally else 0, sink.live_records()))
+
+    compose.up(project, "router")
+    router = compose.container(client, project, "router")
+    _wait_router_ready(spec, router)
+    compose.up(project, "app")
+    app = compose.container(client, project, "app")
+    phase, flood_started = "flooding", time.monotonic()
+    flood_until = flood_started + spec.scenario.stop.after
+    while time.monotonic() < flood_until and spec.scenario.stop.sequence != "none":
+        tick()
+        time.sleep(0.1)
+    phase = "stopping"
+    timeline = run_stop(spec.scenario.stop, app, router, tick)
+    phase = "draining"
+    _wait_drained(sink, spec.scenario.stop.drain, tick)
+    compose.save_logs(project, "router", spec.directory / "router.log")
+    compose.save_logs(project, "app", spec.directory / "app.log", tail=200)
+    ledger, stats = sink.stop()
+    tally = read_tally(spec.directory / "app")
+    if tally is None:
+        raise UserError(f"The app never started counting (no tally in {spec.directory / 'app'}); "
+                        f"see {spec.directory / 'app.log'} for why it failed.")
+    report = reconcile(ledger, tally.emitted, tally.stop_seq)
+    return build_result(
+        topology=spec.topology, router=spec.scenario.router.kind, stop=spec.scenario.stop.sequence,
+        trial=spec.trial, line_run_id=line_run_id, report=report, tally=tally, timeline=timeline,
+        router_counts=_read_json(spec.directory / "router" / "router.json"),
+        malformed=stats.malformed, seconds=time.monotonic() - started)
+
+
+def cell_label(topology: str, router: str, stop: str) -> str:
+    return f"{topology}/{router}/{stop}"
+
+
+def save_result(result: TrialResult, directory: Path) -> None:
+    (directory / "result.json").write_text(json.dumps(result.as_json(), indent=2))
+
