@@ -1,0 +1,503 @@
+"""The sink: the measuring instrument at the end of every topology.
+
+Forward protocol over TCP (every worker, SO_REUSEPORT) and a unix socket (worker 0), plus an HTTP
+input (every worker) taking JSON, JSON lines or msgpack bodies as Fluent Bit's and Fluentd's http
+outputs send them. Each record's `log` (else `message`) field goes to the worker's Ledger; the
+ledgers are merged at stop. Worker processes are started with `spawn`, so a Sink can be started
+from threads and from programs that already run an event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import json
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline_tests.errors import UserError
+from pipeline_tests.forward import (
+    DEFAULT_MAX_FRAME_BYTES,
+    Decoder,
+    FrameError,
+    ServerHandshake,
+    ack_reply,
+)
+from pipeline_tests.ledger import Ledger
+
+log = logging.getLogger("pipeline_tests.sink")
+
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 60.0
+DRAIN_QUIET = 0.05  # at stop: seconds without a read before connections are closed
+DRAIN_LIMIT = 2.0
+# Per-worker slots in the shared counter array, in SinkStats field order.
+STAT_FIELDS = ("connections", "frames", "records", "malformed", "acks", "rejected")
+_CONNECTIONS, _FRAMES, _RECORDS, _MALFORMED, _ACKS, _REJECTED = range(len(STAT_FIELDS))
+
+
+@dataclass(frozen=True)
+class SinkConfig:
+    run_id: str | None = None  # None: adopt the run id of the first valid line
+    host: str = "127.0.0.1"
+    port: int = 0  # 0: pick a free port
+    unix_path: str | None = None
+    http_port: int | None = None  # None: no HTTP input; 0: pick a free port
+    shared_key: str | None = None  # fluentd <security> shared_key handshake
+    workers: int = 1
+    ack_delay: float = 0.0  # seconds before each {"ack": chunk} reply
+    read_delay: float = 0.0  # seconds of pause after each read: a slow destination
+    max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
+    hostname: str = field(default="pipeline-tests-sink")  # our name in the handshake's PONG
+
+
+@dataclass(frozen=True)
+class SinkStats:
+    connections: int
+    frames: int
+    records: int
+    malformed: int  # connections or HTTP requests closed/refused for malformed input
+    acks: int
+    rejected: int  # connections that failed the shared_key handshake
+
+    @classmethod
+    def from_counts(cls, counts: list[int]) -> SinkStats:
+        return cls(*counts)
+
+
+def _check_config(config: SinkConfig) -> None:
+    problems = []
+    if config.workers < 1:
+        problems.append(f"workers must be at least 1 (got {config.workers})")
+    if config.ack_delay < 0 or config.read_delay < 0:
+        problems.append("ack_delay and read_delay must not be negative")
+    if config.max_frame_bytes < 1024:
+        problems.append(f"max_frame_bytes must be at least 1024 (got {config.max_frame_bytes})")
+    if config.host not in ("127.0.0.1", "localhost", "::1"):
+        problems.append(f"the sink listens on loopback only, not {config.host!r}")
+    if problems:
+        raise UserError("Invalid sink settings: " + "; ".join(problems) + ".")
+
+
+def _reserve(host: str, port: int, what: str) -> socket.socket:
+    """Hold `port` (bound, not listening) so workers can share it with SO_REUSEPORT."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))  # without SO_REUSEPORT: fails if anyone else listens there
+        port = probe.getsockname()[1]
+    except OSError as exc:
+        reason = "is already in use" if exc.errno == errno.EADDRINUSE else f"failed: {exc}"
+        raise UserError(
+            f"The sink's {what} port {host}:{port} {reason}. Stop whatever listens there "
+            f"(`ss -ltnp 'sport = :{port}'` shows it) or choose another port (0 picks a free one)."
+        ) from None
+    finally:
+        probe.close()
+    held = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    held.bind((host, port))
+    return held
+
+
+def _clear_unix_path(path: str) -> None:
+    if not os.path.exists(path):
+        return
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(path)
+    except OSError:
+        os.unlink(path)  # a stale socket file left by a killed sink
+        return
+    finally:
+        probe.close()
+    raise UserError(f"The sink's unix socket {path} is in use by another process. Stop it, or "
+                    "choose another unix_path.")
+
+
+class Sink:
+    """Running sink workers. Use as a context manager, or call stop() (idempotent)."""
+
+    def __init__(self, config: SinkConfig, port: int, http_port: int | None) -> None:
+        self.config = config
+        self.port = port
+        self.http_port = http_port
+        self.unix_path = config.unix_path
+        ctx = multiprocessing.get_context("spawn")
+        self._counts = ctx.RawArray("q", config.workers * len(STAT_FIELDS))
+        self._procs: list[Any] = []
+        self._pipes: list[Any] = []
+        self._ctx = ctx
+        self._result: tuple[Ledger, SinkStats] | None = None
+
+    @classmethod
+    def start(cls, config: SinkConfig) -> Sink:
+        """Start the workers; return once every one of them listens."""
+        _check_config(config)
+        held = [_reserve(config.host, config.port, "Forward")]
+        if config.http_port is not None:
+            held.append(_reserve(config.host, config.http_port, "HTTP"))
+        try:
+            if config.unix_path:
+                _clear_unix_path(config.unix_path)
+            http_port = held[1].getsockname()[1] if len(held) > 1 else None
+            sink = cls(config, held[0].getsockname()[1], http_port)
+            sink._spawn()
+        finally:
+            for sock in held:
+                sock.close()
+        return sink
+
+    def _spawn(self) -> None:
+        for index in range(self.config.workers):
+            ours, theirs = self._ctx.Pipe()
+            proc = self._ctx.Process(
+                target=_run_worker, name=f"pipeline-tests-sink-{index}", daemon=True,
+                args=(index, self.config, self.port, self.http_port, theirs, self._counts))
+            proc.start()
+            theirs.close()
+            self._procs.append(proc)
+            self._pipes.append(ours)
+        for index, pipe in enumerate(self._pipes):
+            message = pipe.recv() if pipe.poll(START_TIMEOUT) else ("error", "did not start")
+            if message[0] != "ready":
+                self._kill()
+                raise UserError(f"Sink worker {index} could not start: {message[1]}")
+
+    def __enter__(self) -> Sink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def live_records(self) -> int:
+        """Records received so far by all workers (shared memory: cheap, for progress bars)."""
+        width = len(STAT_FIELDS)
+        return sum(self._counts[i * width + 2] for i in range(self.config.workers))
+
+    def stats(self) -> SinkStats:
+        """Live counters summed over workers."""
+        width = len(STAT_FIELDS)
+        totals = [sum(self._counts[w * width + k] for w in range(self.config.workers))
+                  for k in range(width)]
+        return SinkStats.from_counts(totals)
+
+    def stop(self) -> tuple[Ledger, SinkStats]:
+        """Stop every worker, merge their ledgers. Idempotent."""
+        if self._result is not None:
+            return self._result
+        ledgers: list[Ledger] = []
+        for pipe in self._pipes:
+            try:
+                pipe.send("stop")
+            except OSError:
+                continue
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for index, pipe in enumerate(self._pipes):
+            try:
+                if pipe.poll(max(0.0, deadline - time.monotonic())):
+                    reply = pipe.recv()
+                    if isinstance(reply, Ledger):
+                        ledgers.append(reply)
+                        continue
+                    log.error("sink worker %d failed: %s", index, reply[1])
+                    continue
+            except (EOFError, OSError):
+                pass
+            log.error("sink worker %d ended without returning its ledger", index)
+        stats = self.stats()
+        self._kill()
+        merged = Ledger(self.config.run_id)
+        for ledger in ledgers:
+            merged.merge(ledger)
+        self._result = (merged, stats)
+        return self._result
+
+    def _kill(self) -> None:
+        for proc in self._procs:
+            proc.join(5.0)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+        for pipe in self._pipes:
+            pipe.close()
+        if self.unix_path and os.path.exists(self.unix_path):
+            os.unlink(self.unix_path)
+
+
+def _line_of(record: dict) -> bytes | str:
+    """The log line of a record with any key type; "" (counted unparsable) when it has none."""
+    for key in (b"log", "log", b"message", "message"):
+        value = record.get(key)
+        if value is not None:
+            return value if value.__class__ in (bytes, str) else ""
+    return ""
+
+
+def lines_of(records: list[dict]) -> list[bytes | str]:
+    """Each record's `log` (else `message`) field as the ledger takes it: bytes or str."""
+    try:
+        lines = [record[b"log"] for record in records]  # the common case, as a raw decoder gives
+    except KeyError:
+        return [_line_of(record) for record in records]
+    for line in lines:
+        if line.__class__ is not bytes:
+            return [_line_of(record) for record in records]
+    return lines
+
+
+class _Worker:
+    """One process's state: its ledger and its slots in the shared counters."""
+
+    def __init__(self, index: int, config: SinkConfig, counts: Any) -> None:
+        self.config = config
+        self.ledger = Ledger(config.run_id)
+        self.counts = counts
+        self.base = index * len(STAT_FIELDS)
+        self.protocols: set[_ForwardProtocol] = set()
+        self.last_read = 0.0  # loop time of the latest read
+
+    def bump(self, slot: int, n: int = 1) -> None:
+        self.counts[self.base + slot] += n
+
+    def take(self, records: list, frames: int) -> None:
+        lines = lines_of(records)
+        self.ledger.add_many(lines, time.time_ns())
+        counts, base = self.counts, self.base
+        counts[base + _RECORDS] += len(lines)
+        counts[base + _FRAMES] += frames
+
+    def malformed(self, peer: str, problem: object) -> None:
+        self.bump(_MALFORMED)
+        log.warning("sink: closing connection from %s: %s", peer or "?", problem)
+
+
+class _ForwardProtocol(asyncio.Protocol):
+    """One Forward connection: decode, count, acknowledge; never close after a good read."""
+
+    def __init__(self, worker: _Worker) -> None:
+        self.worker = worker
+        config = worker.config
+        self.decoder = Decoder(config.max_frame_bytes, raw=True)
+        self.handshake = (ServerHandshake(config.shared_key, config.hostname)
+                          if config.shared_key else None)
+        self.transport: Any = None
+        self.peer = ""
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        self.peer = str(transport.get_extra_info("peername") or "unix socket")
+        self.worker.protocols.add(self)
+        self.worker.bump(_CONNECTIONS)
+        if self.handshake:
+            transport.write(self.handshake.helo())
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.worker.protocols.discard(self)
+
+    def data_received(self, data: bytes) -> None:
+        worker = self.worker
+        worker.last_read = asyncio.get_running_loop().time()
+        records: list = []
+        try:
+            if self.handshake:
+                if not self._shake(data):
+                    return
+                data = b""  # already fed; whatever followed the PING is still buffered
+            frames = self.decoder.frames
+            chunks = self.decoder.records(data, records)
+        except FrameError as exc:
+            # Complete messages before the bad one were really sent: count them.
+            worker.take(records, 0)
+            worker.malformed(self.peer, exc)
+            self.transport.close()
+            return
+        worker.take(records, self.decoder.frames - frames)
+        if chunks:
+            self._ack(chunks)
+        if worker.config.read_delay:
+            self.transport.pause_reading()
+            asyncio.get_running_loop().call_later(worker.config.read_delay, self._resume)
+
+    def _shake(self, data: bytes) -> bool:
+        """Handle the PING; True once the client is accepted and `data` may hold more."""
+        found, ping = self.decoder.first(data)
+        if not found:
+            return False
+        pong, accepted = self.handshake.answer(ping)  # type: ignore[union-attr]
+        self.transport.write(pong)
+        if not accepted:
+            self.worker.bump(_REJECTED)
+            log.warning("sink: refused handshake from %s", self.peer)
+            self.transport.close()
+            return False
+        self.handshake = None
+        return True
+
+    def _ack(self, chunks: list) -> None:
+        replies = b"".join(ack_reply(chunk) for chunk in chunks)
+        self.worker.bump(_ACKS, len(chunks))
+        if self.worker.config.ack_delay:
+            loop = asyncio.get_running_loop()
+            loop.call_later(self.worker.config.ack_delay, self._write, replies)
+        else:
+            self.transport.write(replies)
+
+    def _write(self, data: bytes) -> None:
+        if not self.transport.is_closing():
+            self.transport.write(data)
+
+    def _resume(self) -> None:
+        if not self.transport.is_closing():
+            self.transport.resume_reading()
+
+    def eof_received(self) -> bool:
+        try:
+            self.decoder.finish()
+        except FrameError as exc:
+            self.worker.malformed(self.peer, exc)
+        return False
+
+
+def _http_records(body: bytes, content_type: str, max_frame_bytes: int) -> list:
+    """Records of an HTTP body: msgpack stream, JSON array/object, or JSON lines."""
+    if "msgpack" in content_type:
+        decoder = Decoder(max(max_frame_bytes, len(body) + 1), raw=True)
+        objects = decoder.objects(body)
+        decoder.finish()
+    else:
+        try:
+            doc = json.loads(body)
+            objects = doc if isinstance(doc, list) else [doc]
+        except ValueError:
+            objects = [json.loads(line) for line in body.splitlines() if line.strip()]
+    records = []
+    for obj in objects:
+        if isinstance(obj, list) and len(obj) == 2:
+            obj = obj[1]  # [time, record] as Fluent Bit's msgpack format sends it
+        if not isinstance(obj, dict):
+            raise ValueError(f"expected records (maps), got {type(obj).__name__}")
+        records.append(obj)
+    return records
+
+
+async def _start_http(worker: _Worker, port: int) -> Any:
+    from aiohttp import web
+
+    async def receive(request: web.Request) -> web.Response:
+        body = await request.read()
+        try:
+            records = _http_records(body, request.content_type, worker.config.max_frame_bytes)
+        except (ValueError, FrameError) as exc:
+            worker.malformed(str(request.remote), f"HTTP body: {exc}")
+            return web.Response(status=400, text=f"malformed body: {exc}\n")
+        worker.take(records, 1)
+        return web.Response(status=200)
+
+    app = web.Application(client_max_size=worker.config.max_frame_bytes)
+    app.router.add_route("POST", "/{tail:.*}", receive)
+    app.router.add_route("PUT", "/{tail:.*}", receive)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.SockSite(runner, _listening(worker.config.host, port)).start()
+    return runner
+
+
+def _listening(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+async def _serve(worker: _Worker, index: int, port: int, http_port: int | None,
+                 pipe: Any) -> None:
+    loop = asyncio.get_running_loop()
+    config = worker.config
+    factory = lambda: _ForwardProtocol(worker)  # noqa: E731
+    servers = [await loop.create_server(factory, sock=_listening(config.host, port))]
+    if config.unix_path and index == 0:
+        servers.append(await loop.create_unix_server(factory, config.unix_path))
+    runner = await _start_http(worker, http_port) if http_port is not None else None
+    stop = asyncio.Event()
+    loop.add_reader(pipe.fileno(), stop.set)
+    pipe.send(("ready", ""))
+    await stop.wait()
+    loop.remove_reader(pipe.fileno())
+    for server in servers:
+        server.close()
+    # Bytes already in the kernel's buffers are still read: wait for a quiet moment.
+    deadline = loop.time() + DRAIN_LIMIT
+    while loop.time() < deadline and loop.time() - worker.last_read < DRAIN_QUIET:
+        await asyncio.sleep(DRAIN_QUIET / 2)
+    for protocol in list(worker.protocols):
+        protocol.transport.close()
+    if runner is not None:
+        await runner.cleanup()
+
+
+def _run_worker(index: int, config: SinkConfig, port: int, http_port: int | None, pipe: Any,
+                counts: Any) -> None:
+    # Ctrl-C reaches the whole process group; the parent decides when workers stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    worker = _Worker(index, config, counts)
+    try:
+        asyncio.run(_serve(worker, index, port, http_port, pipe))
+        # The pipe also reports the parent's death (EOF wakes the stop reader): then no one
+        # is left to send the ledger to.
+        pipe.send(worker.ledger)
+    except (BrokenPipeError, EOFError):
+        pass
+    except Exception as exc:
+        with contextlib.suppress(OSError):
+            pipe.send(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def serve_forever(config: SinkConfig, every: float = 1.0) -> None:
+    """Standalone mode: live counts until Ctrl-C, then a final summary."""
+    from rich.console import Console
+    from rich.live import Live
+
+    console = Console()
+    # SIGTERM (docker stop, CI) ends the session like Ctrl-C, with the summary printed.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    with Sink.start(config) as sink:
+        where = [f"forward tcp {config.host}:{sink.port}"]
+        if sink.unix_path:
+            where.append(f"unix {sink.unix_path}")
+        if sink.http_port is not None:
+            where.append(f"http {config.host}:{sink.http_port}")
+        console.print("sink listening: " + ", ".join(where) + " (Ctrl-C to stop)")
+        last, last_t = 0, time.monotonic()
+        try:
+            with Live(console=console, refresh_per_second=4) as live:
+                while True:
+                    time.sleep(every)
+                    now, records = time.monotonic(), sink.live_records()
+                    rate = (records - last) / (now - last_t)
+                    last, last_t = records, now
+                    s = sink.stats()
+                    live.update(f"records {records:,}  ({rate:,.0f}/s)  connections "
+                                f"{s.connections:,}  malformed {s.malformed:,}  acks {s.acks:,}")
+        except KeyboardInterrupt:
+            pass
+        ledger, stats = sink.stop()
+    console.print(f"run {ledger.run_id or '-'}: {ledger.received_total:,} lines received, "
+                  f"{ledger.distinct:,} distinct, {ledger.foreign:,} of other runs, "
+                  f"{ledger.unparsable:,} unparsable; {stats.records:,} records in "
+                  f"{stats.frames:,} frames over {stats.connections:,} connections, "
+                  f"{stats.malformed:,} malformed, {stats.acks:,} acks, "
+                  f"{stats.rejected:,} refused handshakes")

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline_tests.engine import check_compose, connect, engine_info
+from pipeline_tests.images import FIXTURE_REPO, debian_mirror, fixture_image, fixture_tag
+
+PROBE = (
+    "import msgpack, fluent.sender, pipeline_tests.line as line; "
+    "print(msgpack.version, line.PREFIX_LEN, line.__file__)"
+)
+
+
+def test_mirror_is_read_from_deb822_and_one_line_sources(tmp_path: Path) -> None:
+    (tmp_path / "sources.list.d").mkdir()
+    (tmp_path / "sources.list").write_text(
+        "# comment\ndeb [arch=amd64 signed-by=/k.gpg] http://one.example/debian bookworm main\n"
+    )
+    assert debian_mirror("bookworm", tmp_path) == "http://one.example/debian"
+    (tmp_path / "sources.list").write_text("deb-src http://src.example/debian bookworm main\n")
+    (tmp_path / "sources.list.d" / "debian.sources").write_text(
+        "Types: deb\nURIs: http://sec.example/debian-security\nSuites: bookworm-security\n"
+        "Components: main\n\nTypes: deb\nURIs: http://two.example/debian\n"
+        "Suites: bookworm bookworm-updates\nComponents: main\n"
+    )
+    assert debian_mirror("bookworm", tmp_path) == "http://two.example/debian"
+    assert debian_mirror("trixie", tmp_path) is None
+
+
+def test_fixture_tag_changes_when_a_fixture_changes(tmp_path: Path) -> None:
+    (tmp_path / "fixtures").mkdir()
+    (tmp_path / "pipeline_tests").mkdir()
+    (tmp_path / "fixtures" / "Dockerfile").write_text("FROM x\n")
+    (tmp_path / "fixtures" / "app.py").write_text("print(1)\n")
+    first = fixture_tag("pipeline-tests/base:1", tmp_path)
+    assert first == fixture_tag("pipeline-tests/base:1", tmp_path)
+    (tmp_path / "fixtures" / "app.py").write_text("print(2)\n")
+    assert fixture_tag("pipeline-tests/base:1", tmp_path) != first
+    assert first.startswith(f"{FIXTURE_REPO}:")
+
+
+@pytest.mark.docker
+def test_fixture_image_runs_python_with_msgpack_and_fluent_logger() -> None:
+    client = connect()
+    tag = fixture_image(client)
+    output = client.containers.run(
+        tag, ["python3", "-c", PROBE], network_mode="host", remove=True,
+        labels={"pipeline-tests.helper": "1"},
+    )
+    assert output.decode() == "(1, 0, 3) 50 /opt/pt/pipeline_tests/line.py\n"
+
+
+@pytest.mark.docker
+def test_fixture_image_is_reused_not_rebuilt() -> None:
+    client = connect()
+    first = fixture_image(client)
+    first_id = client.images.get(first).id
+    assert fixture_image(client, build=False) == first
+    assert client.images.get(first).id == first_id
+    assert client.images.get(f"{FIXTURE_REPO}:latest").id == first_id
+
+
+@pytest.mark.docker
+def test_engine_info_and_compose() -> None:
+    info = engine_info(connect())
+    assert info.compose_version == check_compose()
+    assert info.version != ""
+    assert info.api_version != ""
