@@ -13,7 +13,8 @@ from rich.console import Console
 from pipeline_tests import engine, images, report, run, scenario
 from pipeline_tests.errors import UserError
 
-console = Console()
+# Tables are wide: when output goes to a file or CI log, do not squeeze them to 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 200)
 
 
 def _rate(value: str | None) -> int | None | str:

@@ -64,23 +64,22 @@ def _ranges(result: TrialResult) -> str:
 
 
 def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.1f}"
+    return "-" if value is None else f"{value:,.0f}"
 
 
 def trial_table(results: Sequence[TrialResult]) -> Table:
     table = Table(title="Trials", title_justify="left")
     for name in ("cell", "#", "emitted", "received", "lost", "lost %", "dup", "reord",
-                 "lost ranges", "lost before/after stop", "p50 ms", "p99 ms", "lines/s",
-                 "lost at"):
+                 "lost ranges", "lost after stop", "p50/p99 ms", "lines/s", "lost at"):
         table.add_column(name, justify="left" if name in ("cell", "lost ranges", "lost at")
-                         else "right")
+                         else "right", no_wrap=name != "lost ranges")
     for r in results:
         table.add_row(_cell(r), str(r.trial), f"{r.emitted:,}", f"{r.received_distinct:,}",
                       f"[red]{r.lost:,}[/]" if r.lost else "0", f"{lost_pct(r):.2f}",
                       str(r.duplicates), str(r.reordered), _ranges(r),
-                      f"{r.lost_before_stop:,} / {r.lost_after_stop:,}",
-                      _ms(r.latency_p50_ms), _ms(r.latency_p99_ms), f"{r.achieved_rate:,.0f}",
-                      r.lost_at)
+                      f"{r.lost_after_stop:,}",
+                      f"{_ms(r.latency_p50_ms)}/{_ms(r.latency_p99_ms)}",
+                      f"{r.achieved_rate:,.0f}", r.lost_at)
     return table
 
 
@@ -88,7 +87,8 @@ def cell_table(summaries: Sequence[CellSummary]) -> Table:
     table = Table(title="Per topology", title_justify="left")
     for name in ("cell", "trials", "trials that lost", "lost mean", "lost min-max",
                  "lost % mean", "dup", "lines/s mean", "lost at"):
-        table.add_column(name, justify="left" if name in ("cell", "lost at") else "right")
+        table.add_column(name, justify="left" if name in ("cell", "lost at") else "right",
+                         no_wrap=True)
     for s in summaries:
         table.add_row(s.cell, str(s.trials), f"{s.trials_with_loss}/{s.trials}",
                       f"{s.lost_mean:,.1f}", f"{s.lost_min:,}-{s.lost_max:,}",

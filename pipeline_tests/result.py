@@ -67,6 +67,10 @@ def where_lost(hops: Mapping[str, int | None]) -> str:
     return label
 
 
+def _round(ms: float | None) -> float | None:
+    return None if ms is None else round(ms, 1)
+
+
 def build_result(*, topology: str, router: str, stop: str, trial: int, line_run_id: str,
                  report: LedgerReport, tally: Tally, timeline: Timeline,
                  router_counts: Mapping[str, Any], malformed: int, seconds: float) -> TrialResult:
@@ -83,7 +87,7 @@ def build_result(*, topology: str, router: str, stop: str, trial: int, line_run_
         reordered=report.reordered,
         lost_ranges=tuple((r.stream, r.first, r.last) for r in report.lost_ranges),
         lost_before_stop=report.lost_before_stop, lost_after_stop=report.lost_after_stop,
-        latency_p50_ms=report.latency_p50_ms, latency_p99_ms=report.latency_p99_ms,
+        latency_p50_ms=_round(report.latency_p50_ms), latency_p99_ms=_round(report.latency_p99_ms),
         requested_rate=tally.requested_rate or None,
         achieved_rate=round(tally.achieved_rate(timeline.app_exit_ns), 1),
         blocked_s=round(tally.blocked_ns / 1e9, 3), hops=hops, lost_at=where_lost(hops),

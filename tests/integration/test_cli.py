@@ -1,0 +1,89 @@
+"""The command as a user runs it: a full short run, Ctrl-C in the middle, bad input."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import docker
+import pytest
+
+pytestmark = pytest.mark.docker
+
+CLI = [sys.executable, "-c", "from pipeline_tests.cli import main; main()"]
+
+
+def pt(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True,
+                          env={**os.environ, "COLUMNS": "250", **(env or {})}, timeout=600)
+
+
+def run_containers(client: docker.DockerClient, run_dir_prefix: str) -> list[str]:
+    return [c.name for c in client.containers.list(all=True, filters={"label": "pipeline-tests"})
+            if c.labels.get("com.docker.compose.project", "").startswith(run_dir_prefix)]
+
+
+def test_short_default_comparison(client: docker.DockerClient, image: str,
+                                  tmp_path: Path) -> None:
+    done = pt("run", "--trials", "1", "--stop-after", "2", "--rate", "1000", "--max-loss", "0",
+              "--out", str(tmp_path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    (run_dir,) = tmp_path.iterdir()
+    data = json.loads((run_dir / "results.json").read_text())
+    assert [(t["topology"], t["stop"], t["lost"]) for t in data["trials"]] == [
+        ("firelens", "ecs", 0), ("direct-tcp", "ecs", 0)]
+    assert [c["cell"] for c in data["cells"]] == ["firelens/builtin/ecs", "direct-tcp/builtin/ecs"]
+    for t in data["trials"]:
+        assert t["emitted"] == t["received_distinct"] > 0
+        assert set(t["latency_ms"]) == {"p50", "p99"}
+    assert "Per topology" in done.stdout and "firelens/builtin/ecs" in done.stdout
+    assert run_containers(client, f"pt-{run_dir.name}") == []
+
+
+def test_interrupted_run_removes_everything(client: docker.DockerClient, image: str,
+                                            tmp_path: Path) -> None:
+    socks_before = set(Path("/tmp").glob("pt-sock-*"))
+    proc = subprocess.Popen([*CLI, "run", "--trials", "2", "--stop-after", "60", "--rate", "500",
+                             "--topology", "firelens", "--out", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    prefix = None
+    while time.monotonic() < deadline and prefix is None:
+        runs = list(tmp_path.iterdir())
+        if runs and run_containers(client, f"pt-{runs[0].name}"):
+            prefix = f"pt-{runs[0].name}"
+        time.sleep(0.2)
+    assert prefix is not None, "the run never started a container"
+    time.sleep(2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out + err
+    assert "interrupted" in out
+    assert run_containers(client, prefix) == []
+    assert set(Path("/tmp").glob("pt-sock-*")) == socks_before
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["run", "--stop", "gentle"],
+     "command line: unknown stop sequence 'gentle'. Allowed: ecs, all-at-once, kill, none."),
+    (["run", "--topology", "carrier-pigeon"],
+     "command line: unknown topology 'carrier-pigeon'. Allowed: firelens, direct-tcp."),
+    (["run", "no-such-scenario.yaml"], "Cannot read scenario file no-such-scenario.yaml"),
+    (["sink", "--listen", "0.0.0.0:24224"], "must be a loopback HOST:PORT"),
+])
+def test_bad_input_is_one_paragraph_no_traceback(args: list[str], message: str) -> None:
+    done = pt(*args)
+    assert done.returncode == 2
+    assert message in " ".join(done.stdout.split())
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_no_docker_daemon_is_a_clear_error(tmp_path: Path) -> None:
+    done = pt("run", "--out", str(tmp_path), env={"DOCKER_HOST": f"unix://{tmp_path}/none.sock"})
+    assert done.returncode == 2
+    assert "Traceback" not in done.stdout + done.stderr
+    assert "Docker" in done.stdout
+    assert list(tmp_path.iterdir()) == []
