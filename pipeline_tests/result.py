@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline_tests.ledger import LedgerReport
+from pipeline_tests.routers import RouterCounters
 from pipeline_tests.stop import Timeline
 from pipeline_tests.tally import Tally
 
@@ -60,7 +61,7 @@ def where_lost(hops: Mapping[str, int | None]) -> str:
     """The hop pair that lost the most lines, skipping hops that do not count."""
     known = [(name, hops[name]) for name in HOPS if hops.get(name) is not None]
     worst, label = 0, "none"
-    for (a, count_a), (b, count_b) in zip(known, known[1:]):
+    for (a, count_a), (b, count_b) in zip(known, known[1:], strict=False):
         gap = (count_a or 0) - (count_b or 0)
         if gap > worst:
             worst, label = gap, f"{a}->{b}"
@@ -73,11 +74,11 @@ def _round(ms: float | None) -> float | None:
 
 def build_result(*, topology: str, router: str, stop: str, trial: int, line_run_id: str,
                  report: LedgerReport, tally: Tally, timeline: Timeline,
-                 router_counts: Mapping[str, Any], malformed: int, seconds: float) -> TrialResult:
+                 router_counts: RouterCounters, malformed: int, seconds: float) -> TrialResult:
     hops: dict[str, int | None] = {
         "app": report.emitted,
-        "router_in": router_counts.get("received"),
-        "router_out": router_counts.get("acked", router_counts.get("forwarded")),
+        "router_in": router_counts.received,
+        "router_out": router_counts.sent,
         "sink": report.received_distinct,
     }
     return TrialResult(

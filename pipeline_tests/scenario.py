@@ -97,8 +97,8 @@ def load(path: Path) -> Scenario:
     try:
         text = path.read_text()
     except OSError as err:
-        raise UserError(f"Cannot read scenario file {path}: {err.strerror}. "
-                        "Check the path, or run without a file to use the default scenario.") from err
+        raise UserError(f"Cannot read scenario file {path}: {err.strerror}. Check the path, "
+                        "or run without a file to use the default scenario.") from err
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as err:
@@ -162,7 +162,8 @@ def _build(data: Any, where: _Where) -> Scenario:
 def _check_keys(data: Mapping[str, Any], allowed: set[str], where: _Where, *path: str) -> None:
     for key in data:
         if key not in allowed:
-            raise UserError(f"{where.of(*path, str(key))}: unknown key '{'.'.join((*path, str(key)))}'. "
+            dotted = ".".join((*path, str(key)))
+            raise UserError(f"{where.of(*path, str(key))}: unknown key '{dotted}'. "
                             f"Allowed here: {', '.join(sorted(allowed))}.")
 
 

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,10 +34,9 @@ class Timeline:
 
 
 def _signal(container: Container, name: str) -> None:
-    try:
+    # Already gone is exactly what a stop wants.
+    with contextlib.suppress(NotFound, APIError):
         container.kill(signal=name)
-    except (NotFound, APIError):
-        pass  # already gone: exactly what a stop wants
 
 
 def _running(container: Container) -> bool:

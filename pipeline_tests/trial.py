@@ -24,7 +24,7 @@ from typing import Any
 
 import docker
 
-from pipeline_tests import compose, line
+from pipeline_tests import compose, line, routers
 from pipeline_tests.errors import UserError
 from pipeline_tests.ledger import reconcile
 from pipeline_tests.result import TrialResult, build_result
@@ -60,7 +60,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def compose_env(spec: TrialSpec, line_run_id: str, sink_port: int, router_port: int,
+def compose_env(spec: TrialSpec, line_run_id: str, ports: routers.RouterPorts,
                 sock_dir: Path) -> dict[str, str]:
     s = spec.scenario
     return {
@@ -69,9 +69,10 @@ def compose_env(spec: TrialSpec, line_run_id: str, sink_port: int, router_port: 
         "PT_STREAMS": str(s.workload.streams),
         # Only `none` lets the app finish by itself; every other sequence stops it.
         "PT_DURATION": str(s.stop.after if s.stop.sequence == "none" else 0),
-        "PT_APP_STATE": str(spec.directory / "app"), "PT_ROUTER_STATE": str(spec.directory / "router"),
-        "PT_SOCK_DIR": str(sock_dir), "PT_ROUTER_PORT": str(router_port),
-        "PT_SINK_PORT": str(sink_port),
+        "PT_APP_STATE": str(spec.directory / "app"),
+        "PT_ROUTER_STATE": str(spec.directory / "router"),
+        "PT_SOCK_DIR": str(sock_dir), "PT_ROUTER_PORT": str(ports.router),
+        "PT_SINK_PORT": str(ports.sink), "PT_METRICS_PORT": str(ports.metrics),
         "PT_FLUSH_INTERVAL": str(s.router.flush_interval),
         "PT_FLUSH_AT_SHUTDOWN": str(s.router.flush_at_shutdown).lower(),
         "PT_GRACE": str(s.router.grace), "PT_REQUIRE_ACK": str(s.router.require_ack).lower(),
@@ -83,18 +84,10 @@ def compose_env(spec: TrialSpec, line_run_id: str, sink_port: int, router_port: 
     }
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return dict(json.loads(path.read_text()))
-    except (OSError, ValueError):
-        return {}
-
-
-def _wait_router_ready(spec: TrialSpec, router: Any) -> None:
+def _wait_router_ready(spec: TrialSpec, router: Any, ports: routers.RouterPorts) -> None:
     deadline = time.monotonic() + READY_TIMEOUT
-    state = spec.directory / "router" / "router.json"
     while time.monotonic() < deadline:
-        if _read_json(state).get("ready"):
+        if routers.is_ready(spec.scenario.router, spec.directory / "router", ports):
             return
         router.reload()
         if router.status == "exited":
@@ -128,10 +121,17 @@ def run_trial(spec: TrialSpec, client: docker.DockerClient,
     sock_dir.chmod(0o755)
     line_run_id = line.new_run_id()
     sink = Sink.start(SinkConfig(run_id=line_run_id, port=0))
-    project = compose.project_for(spec.project, spec.topology, spec.scenario.router.kind,
-                                  compose_env(spec, line_run_id, sink.port, free_port(), sock_dir))
     try:
-        return _run(spec, client, project, sink, line_run_id, on_progress)
+        ports = routers.RouterPorts(router=free_port(), sink=sink.port, metrics=free_port())
+        env = compose_env(spec, line_run_id, ports, sock_dir)
+        env.update(routers.prepare(spec.scenario.router, spec.directory / "router" / "conf", ports))
+        project = compose.project_for(spec.project, spec.topology, spec.scenario.router.kind, env)
+    except BaseException:
+        sink.stop()
+        shutil.rmtree(sock_dir, ignore_errors=True)
+        raise
+    try:
+        return _run(spec, client, project, ports, sink, line_run_id, on_progress)
     finally:
         with _shielded():
             sink.stop()
@@ -149,8 +149,9 @@ def _shielded() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _run(spec: TrialSpec, client: docker.DockerClient, project: compose.Project, sink: Sink,
-         line_run_id: str, on_progress: Callable[[Progress], None]) -> TrialResult:
+def _run(spec: TrialSpec, client: docker.DockerClient, project: compose.Project,
+         ports: routers.RouterPorts, sink: Sink, line_run_id: str,
+         on_progress: Callable[[Progress], None]) -> TrialResult:
     started = time.monotonic()
     (spec.directory / "compose.yaml").write_text(compose.render(project))
     phase, flood_started = "starting", time.monotonic()
@@ -162,7 +163,7 @@ def _run(spec: TrialSpec, client: docker.DockerClient, project: compose.Project,
 
     compose.up(project, "router")
     router = compose.container(client, project, "router")
-    _wait_router_ready(spec, router)
+    _wait_router_ready(spec, router, ports)
     compose.up(project, "app")
     app = compose.container(client, project, "app")
     phase, flood_started = "flooding", time.monotonic()
@@ -182,10 +183,11 @@ def _run(spec: TrialSpec, client: docker.DockerClient, project: compose.Project,
         raise UserError(f"The app never started counting (no tally in {spec.directory / 'app'}); "
                         f"see {spec.directory / 'app.log'} for why it failed.")
     report = reconcile(ledger, tally.emitted, tally.stop_seq)
+    router_counts = routers.counters(spec.scenario.router, spec.directory / "router", ports)
     return build_result(
         topology=spec.topology, router=spec.scenario.router.kind, stop=spec.scenario.stop.sequence,
         trial=spec.trial, line_run_id=line_run_id, report=report, tally=tally, timeline=timeline,
-        router_counts=_read_json(spec.directory / "router" / "router.json"),
+        router_counts=router_counts,
         malformed=stats.malformed, seconds=time.monotonic() - started)
 
 
