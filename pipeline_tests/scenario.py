@@ -18,7 +18,7 @@ from pipeline_tests.errors import UserError
 from pipeline_tests.line import MAX_LINE_SIZE, MIN_LINE_SIZE
 
 TOPOLOGIES = ("firelens", "direct-tcp")
-ROUTERS = ("builtin",)
+ROUTERS = ("builtin", "fluent-bit", "aws-for-fluent-bit", "fluentd")
 STOP_SEQUENCES = ("ecs", "all-at-once", "kill", "none")
 SENDERS = ("sync", "async")
 
@@ -40,12 +40,19 @@ class Stop:
 
 @dataclass(frozen=True)
 class Router:
+    """The sidecar under test and the settings that decide delivery (sweepable in a matrix)."""
+
     kind: str = "builtin"
-    flush_interval: float = 1.0
-    flush_at_shutdown: bool = True
-    grace: float = 5.0
-    require_ack: bool = True
-    buffer_limit: int = 1_000_000
+    image: str | None = None  # None: the kind's default image
+    config: str | None = None  # the user's own config file, included unchanged
+    preset: str | None = None  # a shipped config when `config` is not given (see routers.py)
+    flush_interval: float = 1.0  # builtin, Fluent Bit `Flush`, Fluentd `flush_interval`
+    flush_at_shutdown: bool = True  # builtin, Fluentd buffer `flush_at_shutdown`
+    grace: float = 5.0  # builtin, Fluent Bit `Grace`
+    require_ack: bool = True  # builtin, out_forward `require_ack_response` / `Require_ack_response`
+    buffer_limit: int = 1_000_000  # builtin: records held in memory
+    storage_type: str = "memory"  # Fluent Bit `storage.type`: memory or filesystem
+    buffer_type: str = "memory"  # Fluentd `<buffer>` @type: memory or file
 
 
 @dataclass(frozen=True)
@@ -186,7 +193,8 @@ def _section(cls: type, data: Any, where: _Where, name: str) -> Any:
 
 
 def _coerce(value: Any, type_name: str, where: str, key: str) -> Any:
-    kinds = {"int": int, "int | None": int, "float": float, "bool": bool, "str": str}
+    kinds = {"int": int, "int | None": int, "float": float, "bool": bool, "str": str,
+             "str | None": str}
     kind = kinds[str(type_name)]
     if value is None and "None" in str(type_name):
         return None
@@ -233,5 +241,9 @@ def _validate(s: Scenario, where: _Where) -> None:
          f"unknown router '{s.router.kind}'. Allowed: {', '.join(ROUTERS)}.")
     need(s.router.flush_interval > 0 and s.router.grace >= 0, ("router",),
          "'router.flush_interval' must be > 0 and 'router.grace' >= 0 seconds.")
+    need(s.router.storage_type in ("memory", "filesystem"), ("router", "storage_type"),
+         f"'router.storage_type' must be memory or filesystem, got '{s.router.storage_type}'.")
+    need(s.router.buffer_type in ("memory", "file"), ("router", "buffer_type"),
+         f"'router.buffer_type' must be memory or file, got '{s.router.buffer_type}'.")
     need(s.client.sender in SENDERS, ("client", "sender"),
          f"unknown sender '{s.client.sender}'. Allowed: {', '.join(SENDERS)}.")
