@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import click
+import docker
+import requests
 from rich.console import Console
 
 from pipeline_tests import engine, images, report, run, scenario
@@ -80,10 +82,14 @@ def run_command(scenario_file: Path | None, rate: Any, line_size: int | None,
 
 
 def _driver_opts(s: scenario.Scenario) -> dict[str, str]:
-    return {"fluentd-address": "unix:///", "fluentd-async": str(s.driver.fluentd_async).lower(),
+    """The log-driver options compose/firelens.yaml (and its variants) will set."""
+    opts = {"fluentd-address": "unix:///", "fluentd-async": str(s.driver.fluentd_async).lower(),
             "fluentd-buffer-limit": str(s.driver.buffer_limit),
             "fluentd-request-ack": str(s.driver.request_ack).lower(),
             "fluentd-sub-second-precision": "true", "tag": "app"}
+    if s.driver.mode == "non-blocking":
+        opts.update({"mode": "non-blocking", "max-buffer-size": s.driver.max_buffer_size})
+    return opts
 
 
 @cli.command(name="sink")
@@ -125,4 +131,10 @@ def main() -> None:
         cli(standalone_mode=True)
     except UserError as err:
         console.print(f"[red]error:[/] {err}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as err:
+        console.print(f"[red]error:[/] the Docker engine failed a request ({err}). Trials that "
+                      "finished are kept in results.json under --out; containers of the trial "
+                      "were removed. Check `docker info` and the daemon's log, then run again.",
+                      highlight=False, soft_wrap=True)
         sys.exit(2)

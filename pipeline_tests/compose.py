@@ -13,6 +13,8 @@ import docker
 from docker.models.containers import Container
 
 from pipeline_tests.errors import UserError
+from pipeline_tests.routers import RouterPorts
+from pipeline_tests.scenario import Scenario
 
 COMPOSE_DIR = Path(__file__).resolve().parent.parent / "compose"
 
@@ -24,13 +26,65 @@ class Project:
     env: Mapping[str, str]
 
 
-def project_for(name: str, topology: str, router: str, env: Mapping[str, str]) -> Project:
-    files = (COMPOSE_DIR / f"{topology}.yaml", COMPOSE_DIR / f"router-{router}.yaml")
+def project_for(name: str, topology: str, scenario: Scenario, env: Mapping[str, str]) -> Project:
+    router = scenario.router.kind
+    files = (COMPOSE_DIR / f"{topology}.yaml", COMPOSE_DIR / f"router-{router}.yaml",
+             *variant_files(scenario, topology))
     for path in files:
         if not path.exists():
             raise UserError(f"Compose file {path} is missing. Topology '{topology}' with router "
                             f"'{router}' needs it; reinstall pipeline-tests from a full checkout.")
     return Project(name, files, dict(env))
+
+
+def variant_files(scenario: Scenario, topology: str) -> tuple[Path, ...]:
+    """The extra `-f` files a scenario needs beyond its topology and router."""
+    variants = COMPOSE_DIR / "variants"
+    names = []
+    if topology == "firelens" and scenario.driver.mode == "non-blocking":
+        names.append("driver-non-blocking")
+    limits = scenario.limits
+    for service in ("app", "router"):
+        if getattr(limits, f"{service}_nofile") is not None:
+            names.append(f"{service}-nofile")
+        if getattr(limits, f"{service}_memory") is not None:
+            names.append(f"{service}-memory")
+    return tuple(variants / f"{name}.yaml" for name in names)
+
+
+def _flag(value: bool) -> str:
+    return str(value).lower()
+
+
+def variables(s: Scenario, *, image: str, line_run_id: str, trial_dir: Path, sock_dir: Path,
+              ports: RouterPorts) -> dict[str, str]:
+    """The `${PT_*}` variables the Compose files read, from the scenario (strings only)."""
+    none_count = -(-s.stop.after_lines // s.workload.streams) if s.stop.after_lines else 0
+    env = {
+        "PT_IMAGE": image, "PT_RUN_ID": line_run_id, "PT_RATE": str(s.workload.rate or "max"),
+        "PT_LINE_SIZE": str(s.workload.line_size), "PT_STREAMS": str(s.workload.streams),
+        # Only `none` lets the app finish by itself; every other sequence stops it.
+        "PT_DURATION": str(s.stop.after if s.stop.sequence == "none" else 0),
+        "PT_COUNT": str(none_count if s.stop.sequence == "none" else 0),
+        "PT_APP_STATE": str(trial_dir / "app"), "PT_ROUTER_STATE": str(trial_dir / "router"),
+        "PT_SOCK_DIR": str(sock_dir), "PT_ROUTER_PORT": str(ports.router),
+        "PT_SINK_PORT": str(ports.sink), "PT_METRICS_PORT": str(ports.metrics),
+        "PT_FLUSH_INTERVAL": str(s.router.flush_interval),
+        "PT_FLUSH_AT_SHUTDOWN": _flag(s.router.flush_at_shutdown), "PT_GRACE": str(s.router.grace),
+        "PT_REQUIRE_ACK": _flag(s.router.require_ack),
+        "PT_BUFFER_LIMIT": str(s.router.buffer_limit),
+        "PT_FLUENTD_ASYNC": _flag(s.driver.fluentd_async),
+        "PT_FLUENTD_BUFFER_LIMIT": str(s.driver.buffer_limit),
+        "PT_FLUENTD_REQUEST_ACK": _flag(s.driver.request_ack),
+        "PT_MAX_BUFFER_SIZE": s.driver.max_buffer_size, "PT_SENDER": s.client.sender,
+        "PT_BUFMAX": str(s.client.bufmax), "PT_QUEUE_CIRCULAR": _flag(s.client.queue_circular),
+    }
+    for service in ("app", "router"):
+        for knob in ("nofile", "memory"):
+            value = getattr(s.limits, f"{service}_{knob}")
+            if value is not None:
+                env[f"PT_{service.upper()}_{knob.upper()}"] = str(value)
+    return env
 
 
 def _run(project: Project, *args: str, check: bool = True) -> str:

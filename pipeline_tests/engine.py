@@ -118,10 +118,15 @@ def check_log_opts(opts: Mapping[str, str], engine_version: str) -> None:
         )
 
 
+API_TIMEOUT = 600
+
+
 def connect() -> docker.DockerClient:
     """A client whose daemon has answered a ping."""
     try:
-        client = docker.from_env()
+        # Stopping a container whose log driver still flushes a backlog can keep a Docker API
+        # call waiting for minutes; the default 60 s would abort a trial that is just slow.
+        client = docker.from_env(timeout=API_TIMEOUT)
         client.ping()
     except docker.errors.DockerException as exc:
         raise UserError(_connect_error(str(exc))) from None

@@ -1,4 +1,5 @@
-"""Fluentd Forward protocol v1: an incremental decoder, encoders for every mode, acks, handshake.
+"""Fluentd Forward protocol v1: an incremental decoder; encoders, acks and the handshake are
+re-exported from forward_encode.py and handshake.py, so callers import every name from here.
 
 Runs inside the fixture containers too (the builtin router): standard library + msgpack >= 1.0.3.
 
@@ -13,52 +14,45 @@ Server side (sink, router input)::
 Every method takes the bytes of one read (any size, any split point); incomplete trailing bytes wait
 for the next call. A heartbeat (nil) yields nothing. Malformed, oversized or truncated input raises
 FrameError; the decoder is unusable afterwards (close the connection). Call `finish()` at EOF to
-raise FrameError when a partial message is left over.
-
-Client side (router output, tests, benchmarks)::
-
-    encode_message(tag, time_ns, record, option=None, time_format="event")
-    encode_forward(tag, entries, option=None, time_format="event")
-    encode_packed(tag, entries, option=None, as_str=False, time_format="event")
-    encode_compressed(tag, entries, option=None, members=1, time_format="event")
-    ack_chunk(obj) -> chunk id or None    # for objects read back with Decoder.objects()
-
-`entries` are (time_ns, record) pairs. time_format: "event" (EventTime as fixext8), "ext8"
-(EventTime as ext 8, as some clients send it) or "int" (whole seconds).
-
-Handshake (fluentd <security> shared_key, sha512 hex digests): ServerHandshake.helo() and
-.answer(ping); ClientHandshake.ping(helo) and .check_pong(pong). Decoder.first(data) reads one
-object (the PING) and leaves the rest buffered for records()/batches().
+raise FrameError when a partial message is left over. Decoder.first(data) reads one object (the
+handshake's PING) and leaves the rest buffered for records()/batches().
 """
 
 from __future__ import annotations
 
-import contextlib
-import gzip
-import hashlib
-import os
-import struct
 import zlib
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 import msgpack
 
+# Encoders and the handshake live in their own modules; their names stay importable from here
+# (the builtin router and the tests import them from forward). The image context must hold them.
+from pipeline_tests.forward_encode import (  # noqa: F401
+    _EVENT_TIME,
+    _NS,
+    EVENT_TIME_CODE,
+    TIME_FORMATS,
+    ack_chunk,
+    ack_reply,
+    encode_compressed,
+    encode_forward,
+    encode_message,
+    encode_packed,
+    event_time,
+    pack,
+    pack_entries,
+    pack_time,
+)
+from pipeline_tests.handshake import ClientHandshake, HandshakeError, ServerHandshake  # noqa: F401
+
 DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024
 # Decompressed PackedForward payloads may be this many times larger than a frame (zip bombs).
 MAX_INFLATE_RATIO = 16
-EVENT_TIME_CODE = 0
-_EVENT_TIME = struct.Struct(">II")
-_NS = 1_000_000_000
-TIME_FORMATS = ("event", "ext8", "int")
 
 
 class FrameError(ValueError):
     """Input that is not Forward protocol; the connection that sent it must be closed."""
-
-
-class HandshakeError(ValueError):
-    """The peer failed the shared_key handshake (or sent something else instead)."""
 
 
 class Batch(NamedTuple):
@@ -95,20 +89,6 @@ def event_time_ns(value: Any) -> int:
         return seconds * _NS + nanos
     if type(value) is float:
         return int(value * _NS)
-    raise FrameError(f"event time must be an integer or EventTime (ext type 0), got {value!r}")
-
-
-def ack_chunk(obj: Any) -> Any:
-    """The chunk id of an `{"ack": chunk}` reply, else None."""
-    if type(obj) is dict:
-        return obj.get("ack")
-    return None
-
-
-def _check_time(value: Any) -> None:
-    t = type(value)
-    if t is int or t is float or (t is slice and value.start == EVENT_TIME_CODE):
-        return
     raise FrameError(f"event time must be an integer or EventTime (ext type 0), got {value!r}")
 
 
@@ -357,197 +337,3 @@ def _gunzip(data: bytes, limit: int) -> bytes:
         parts.append(part)
         data = inflater.unused_data
     return b"".join(parts)
-
-
-# ---- encoders -------------------------------------------------------------------------------
-
-def _default(obj: Any) -> Any:
-    if type(obj) is slice:  # an ext value as this module decodes it: round-trip it
-        return msgpack.ExtType(obj.start, obj.stop)
-    raise TypeError(f"cannot serialize {type(obj).__name__}")
-
-
-_packer = msgpack.Packer(use_bin_type=True, default=_default)
-
-
-def pack(obj: Any) -> bytes:
-    return _packer.pack(obj)
-
-
-def event_time(time_ns: int) -> msgpack.ExtType:
-    """EventTime as msgpack packs it (fixext8)."""
-    seconds, nanos = divmod(time_ns, _NS)
-    return msgpack.ExtType(EVENT_TIME_CODE, _EVENT_TIME.pack(seconds, nanos))
-
-
-def pack_time(time_ns: int, time_format: str = "event") -> bytes:
-    if time_format == "event":
-        return _packer.pack(event_time(time_ns))
-    if time_format == "ext8":
-        seconds, nanos = divmod(time_ns, _NS)
-        return b"\xc7\x08\x00" + _EVENT_TIME.pack(seconds, nanos)
-    if time_format == "int":
-        return _packer.pack(time_ns // _NS)
-    raise ValueError(f"time_format must be one of {TIME_FORMATS}, got {time_format!r}")
-
-
-def _array(*packed: bytes) -> bytes:
-    return _packer.pack_array_header(len(packed)) + b"".join(packed)
-
-
-def pack_entries(entries: Iterable[tuple[int, Any]], time_format: str = "event") -> bytes:
-    """The concatenated [time, record] entries of a PackedForward message."""
-    return b"".join([_array(pack_time(t, time_format), _packer.pack(r)) for t, r in entries])
-
-
-def _with_option(body: list[bytes], option: dict | None) -> bytes:
-    if option is not None:
-        body.append(_packer.pack(option))
-    return _array(*body)
-
-
-def encode_message(tag: str, time_ns: int, record: Any, option: dict | None = None,
-                   time_format: str = "event") -> bytes:
-    """Message mode: [tag, time, record, option?] (what Docker's fluentd driver sends)."""
-    return _with_option([_packer.pack(tag), pack_time(time_ns, time_format),
-                         _packer.pack(record)], option)
-
-
-def encode_forward(tag: str, entries: Iterable[tuple[int, Any]], option: dict | None = None,
-                   time_format: str = "event") -> bytes:
-    """Forward mode: [tag, [[time, record], ...], option?]."""
-    items = [_array(pack_time(t, time_format), _packer.pack(r)) for t, r in entries]
-    return _with_option([_packer.pack(tag), _packer.pack_array_header(len(items))
-                         + b"".join(items)], option)
-
-
-def encode_packed(tag: str, entries: Iterable[tuple[int, Any]], option: dict | None = None,
-                  as_str: bool = False, time_format: str = "event") -> bytes:
-    """PackedForward: [tag, bin (or str, as old clients send it) of packed entries, option?]."""
-    blob = pack_entries(entries, time_format)
-    head = _str_header(len(blob)) if as_str else _bin_header(len(blob))
-    return _with_option([_packer.pack(tag), head + blob], option)
-
-
-def _bin_header(n: int) -> bytes:
-    if n < 256:
-        return b"\xc4" + bytes([n])
-    if n < 65536:
-        return b"\xc5" + n.to_bytes(2, "big")
-    return b"\xc6" + n.to_bytes(4, "big")
-
-
-def _str_header(n: int) -> bytes:
-    if n < 32:
-        return bytes([0xa0 | n])
-    if n < 256:
-        return b"\xd9" + bytes([n])
-    if n < 65536:
-        return b"\xda" + n.to_bytes(2, "big")
-    return b"\xdb" + n.to_bytes(4, "big")
-
-
-def encode_compressed(tag: str, entries: Iterable[tuple[int, Any]], option: dict | None = None,
-                      members: int = 1, time_format: str = "event") -> bytes:
-    """CompressedPackedForward: gzip of the packed entries, split into `members` gzip members."""
-    items = [_array(pack_time(t, time_format), _packer.pack(r)) for t, r in entries]
-    members = max(1, min(members, len(items) or 1))
-    size = -(-len(items) // members) if items else 0
-    groups = [items[i:i + size] for i in range(0, len(items), size)] if items else [[]]
-    blob = b"".join(gzip.compress(b"".join(g), mtime=0) for g in groups)
-    merged = dict(option or {})
-    merged["compressed"] = "gzip"
-    return _with_option([_packer.pack(tag), _bin_header(len(blob)) + blob], merged)
-
-
-def ack_reply(chunk: Any) -> bytes:
-    """The server's answer to an option carrying `chunk`."""
-    if type(chunk) is bytes:
-        # A raw decoder cannot tell str from bin; clients send chunk ids as (base64) str and
-        # some compare the reply's type too, so a UTF-8 id goes back as str.
-        with contextlib.suppress(UnicodeDecodeError):
-            chunk = chunk.decode("utf-8")
-    return _packer.pack({"ack": chunk})
-
-
-# ---- shared_key handshake ---------------------------------------------------------------------
-
-def _b(value: Any) -> bytes:
-    if type(value) is bytes:
-        return value
-    if type(value) is str:
-        return value.encode("utf-8", "surrogateescape")
-    raise HandshakeError(f"expected a string in the handshake, got {type(value).__name__}")
-
-
-def _digest(*parts: Any) -> str:
-    h = hashlib.sha512()
-    for part in parts:
-        h.update(_b(part))
-    return h.hexdigest()
-
-
-class ServerHandshake:
-    """Server side: send helo(), read the client's PING, send answer()[0]; close unless accepted."""
-
-    def __init__(self, shared_key: str, hostname: str = "pipeline-tests-sink",
-                 nonce: bytes | None = None) -> None:
-        self.shared_key = shared_key
-        self.hostname = hostname
-        self.nonce = nonce if nonce is not None else os.urandom(16)
-
-    def helo(self) -> bytes:
-        # ['HELO', {nonce, auth, keepalive}]; auth '' = no username/password required.
-        return pack(["HELO", {"nonce": self.nonce, "auth": b"", "keepalive": True}])
-
-    def answer(self, ping: Any) -> tuple[bytes, bool]:
-        """The PONG to send, and whether the client proved it knows the shared key."""
-        reason = self._check(ping)
-        if reason:
-            return pack(["PONG", False, reason, "", ""]), False
-        salt = ping[2]
-        digest = _digest(salt, self.hostname, self.nonce, self.shared_key)
-        return pack(["PONG", True, "", self.hostname, digest]), True
-
-    def _check(self, ping: Any) -> str:
-        # ['PING', hostname, salt, sha512_hex(salt + hostname + nonce + key), user, pass_digest]
-        if type(ping) is not list or len(ping) != 6 or ping[0] not in ("PING", b"PING"):
-            return "invalid ping message"
-        try:
-            expected = _digest(ping[2], ping[1], self.nonce, self.shared_key)
-        except HandshakeError:
-            return "invalid ping message"
-        if ping[3] not in (expected, expected.encode()):
-            return "shared_key mismatch"
-        return ""
-
-
-class ClientHandshake:
-    """Client side: read HELO, send ping(helo), read PONG, check_pong(pong) (raises on refusal)."""
-
-    def __init__(self, shared_key: str, hostname: str = "pipeline-tests",
-                 salt: bytes | None = None) -> None:
-        self.shared_key = shared_key
-        self.hostname = hostname
-        self.salt = salt if salt is not None else os.urandom(16)
-        self._nonce = b""
-
-    def ping(self, helo: Any) -> bytes:
-        if type(helo) is not list or len(helo) != 2 or helo[0] not in ("HELO", b"HELO") \
-                or type(helo[1]) is not dict:
-            raise HandshakeError(f"expected ['HELO', {{nonce, ...}}] from the server, got {helo!r}")
-        nonce = helo[1].get("nonce", helo[1].get(b"nonce"))
-        if nonce is None:
-            raise HandshakeError(f"the server's HELO has no nonce: {helo!r}")
-        self._nonce = _b(nonce)
-        digest = _digest(self.salt, self.hostname, self._nonce, self.shared_key)
-        return pack(["PING", self.hostname, self.salt, digest, "", ""])
-
-    def check_pong(self, pong: Any) -> None:
-        if type(pong) is not list or len(pong) != 5 or pong[0] not in ("PONG", b"PONG"):
-            raise HandshakeError(f"expected ['PONG', ...] from the server, got {pong!r}")
-        if pong[1] is not True:
-            raise HandshakeError(f"the server refused the handshake: {pong[2]}")
-        expected = _digest(self.salt, pong[3], self._nonce, self.shared_key)
-        if pong[4] not in (expected, expected.encode()):
-            raise HandshakeError("the server's PONG digest does not match: it has another key")

@@ -40,7 +40,8 @@ LABELS = {"pipeline-tests": "1"}
 SUITE = "bookworm"
 PACKAGES = ("python3", "python3-msgpack", "python3-fluent-logger")
 # The modules that also run inside containers (standard library + msgpack only).
-CONTAINER_MODULES = ("__init__.py", "line.py", "tally.py", "forward.py")
+CONTAINER_MODULES = ("__init__.py", "line.py", "tally.py", "forward.py", "forward_encode.py",
+                     "handshake.py")
 # Bytes of the rootfs nobody reads inside a test container.
 _SHRINK = ("usr/share/doc", "usr/share/man", "usr/share/info", "var/lib/apt/lists",
            "var/cache/apt", "var/cache/debconf/templates.dat-old")

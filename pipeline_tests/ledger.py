@@ -9,110 +9,49 @@ and the app's tally into a `LedgerReport`. Standard library only, so a sink may 
 
 from __future__ import annotations
 
-import math
-import re
-from array import array
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 
+from pipeline_tests import latency as hist
 from pipeline_tests import line as line_format
+from pipeline_tests.lost_ranges import LostRange, lost_ranges, received_in_range
+from pipeline_tests.stream_bits import MAX_BITMAP_SEQ, StreamBits, add_seqs
 from pipeline_tests.tally import NO_STOP
 
-# Seqs past this are not put in the bitmap (it would take 128 MB to reach them): a garbage line
-# must not make the sink allocate gigabytes. A real stream never gets there; such ids are kept in
-# a set and reported as unexpected.
-MAX_BITMAP_SEQ = 1 << 30
-# Latency buckets: values below 2**_BITS ns are exact; above, 2**(_BITS-1) buckets per power of two
-# (at most 0.8% apart), up to 2**63 ns. Fixed size, so merging is adding arrays.
-_BITS = 8
-_HALF = 1 << (_BITS - 1)
-_BUCKETS = _HALF * (64 - _BITS + 2)
+__all__ = ["MAX_BITMAP_SEQ", "Ledger", "LedgerReport", "LostRange", "reconcile"]
+
 _KEY = slice(0, 17)  # "pt:<run id>:<stream>:", the part shared by every line of one stream
 _SEP = ord(":")
 _GET_KEY = itemgetter(_KEY)
+_GET_HEAD = itemgetter(slice(0, 30))  # key, seq and the ':' after it
+_GET_TAIL = itemgetter(slice(30, 50))  # emit time and the ':' after it
 _GET_SEQ = itemgetter(slice(17, 29))
 _GET_TIME = itemgetter(slice(30, 49))
 _GET_SEPARATORS = itemgetter(slice(29, 50, 20))  # the bytes at 29 and 49
 _MAX_FOREIGN_KEYS = 4096  # bounds the prefix cache against floods of other runs' streams
 _MISS = object()
-_RUNS = re.compile(rb"\xff+|\x00+|[\x01-\xfe]")
+_LOW_DIGITS = [b"%02d" % low for low in range(100)]
 
 
-class _Stream:
-    """Mutable per-stream state: the seqs seen, as bits, and the highest seq seen."""
-
-    __slots__ = ("bits", "high", "far")
-
-    def __init__(self) -> None:
-        self.bits = bytearray()
-        self.high = -1
-        self.far: set[int] = set()  # seqs >= MAX_BITMAP_SEQ
-
-    def grow(self, index: int) -> None:
-        # Grow by a quarter at least: amortised O(1), and at most 25% slack (32 MB budget).
-        size = len(self.bits)
-        self.bits.extend(bytes(max(index + 1 - size, size // 4 + 4096)))
-
-    def add_run(self, first: int, end: int) -> int:
-        """Record seqs first..end-1 arriving in that order; the number of them reordered."""
-        if (end - 1) >> 3 >= len(self.bits):
-            self.grow((end - 1) >> 3)
-        bits = self.bits
-        full_first, full_end = (first + 7) & ~7, end & ~7
-        if full_first < full_end:  # whole bytes at once; the ragged ends bit by bit below
-            bits[full_first >> 3:full_end >> 3] = b"\xff" * ((full_end - full_first) >> 3)
-            ragged = (*range(first, full_first), *range(full_end, end))
-        else:
-            ragged = tuple(range(first, end))
-        for seq in ragged:
-            bits[seq >> 3] |= 1 << (seq & 7)
-        # Each seq is below the running highest exactly when it is below the highest before.
-        reordered = max(0, min(end, self.high) - first)
-        self.high = max(self.high, end - 1)
-        return reordered
-
-
-def _add_seqs(streams: list[_Stream], seqs: list[int]) -> int:
-    """Record each seq in its stream; the number of reordered arrivals."""
-    reordered = 0
-    for stream, seq in zip(streams, seqs, strict=True):
-        if seq < MAX_BITMAP_SEQ:
-            bits = stream.bits
-            try:
-                bits[seq >> 3] |= 1 << (seq & 7)
-            except IndexError:  # rare (amortised growth): cheaper than a length test
-                stream.grow(seq >> 3)
-                bits[seq >> 3] |= 1 << (seq & 7)
-        else:
-            stream.far.add(seq)
-        if seq < stream.high:
-            reordered += 1
-        else:
-            stream.high = seq
-    return reordered
+def _heads(key: bytes, first: int, count: int) -> bytes:
+    """The first 30 bytes of `count` lines of one stream with consecutive seqs, concatenated:
+    what a flood's batch must start with, built a block of 100 seqs per join (as line.py does)."""
+    parts = []
+    seq, end = first, first + count
+    while seq < end:
+        block, low = divmod(seq, 100)
+        stop = min(end - block * 100, 100)
+        start = key + b"%010d" % block
+        parts.append(start + (b":" + start).join(_LOW_DIGITS[low:stop]) + b":")
+        seq += stop - low
+    return b"".join(parts)
 
 
 def _as_bytes(raw: bytes | str) -> bytes:
     # Same conversion as line.parse, so both paths classify a str line alike.
     return raw.encode("utf-8", "replace") if isinstance(raw, str) else bytes(raw)
-
-
-def _bucket(latency_ns: int) -> int:
-    if latency_ns < (1 << _BITS):
-        return max(latency_ns, 0)
-    shift = latency_ns.bit_length() - _BITS
-    return _HALF * shift + (latency_ns >> shift)
-
-
-def _bucket_value(index: int) -> float:
-    """The middle of the bucket's range, in ns."""
-    if index < (1 << _BITS):
-        return float(index)
-    shift = index // _HALF - 1
-    mantissa = index % _HALF + _HALF
-    return ((mantissa << shift) + ((mantissa + 1) << shift)) / 2
 
 
 class Ledger:
@@ -124,10 +63,10 @@ class Ledger:
         self.foreign = 0  # valid lines of another run
         self.unparsable = 0  # not our line format at all
         self.reordered = 0  # arrivals below the highest seq already seen in their stream
-        self.streams: dict[int, _Stream] = {}
-        self.latency = array("q", bytes(8 * _BUCKETS))
+        self.streams: dict[int, StreamBits] = {}
+        self.latency = hist.new_histogram()
         # First 17 bytes of a line -> its stream, or None for another run's stream.
-        self._keys: dict[bytes, _Stream | None] = {}
+        self._keys: dict[bytes, StreamBits | None] = {}
 
     @property
     def distinct(self) -> int:
@@ -138,8 +77,45 @@ class Ledger:
         self.add_many([line], recv_ns)
 
     def add_many(self, lines: list[bytes | str], recv_ns: int) -> None:
-        if not self._add_clean(lines, recv_ns):
+        # Three tiers, each exact about ids: one stream's consecutive seqs (a flood's batch,
+        # no per-line bytecode), then our lines of known streams, then any line.
+        if not (self._add_run_batch(lines, recv_ns) or self._add_clean(lines, recv_ns)):
             self._add_each(lines, recv_ns)
+
+    def _add_run_batch(self, lines: list[bytes | str], recv_ns: int) -> bool:
+        """A batch of one known stream's consecutive seqs, checked as a whole: its lines' first
+        30 bytes joined must equal the expected ones, and their emit-time fields joined must be
+        digits and separators. False (nothing counted) for any other batch."""
+        if not lines:
+            return False
+        head = lines[0]
+        if head.__class__ is not bytes or len(head) < 50:
+            return False
+        key = head[_KEY]
+        stream = self._keys.get(key)  # type: ignore[arg-type]
+        seq_digits = head[17:29]
+        if stream is None or not seq_digits.isdigit():  # type: ignore[union-attr]
+            return False
+        count, first = len(lines), int(seq_digits)
+        if first + count > MAX_BITMAP_SEQ:
+            return False
+        try:  # a str line makes join() raise: the batch is not a clean one
+            if b"".join(map(_GET_HEAD, lines)) != _heads(key, first, count):  # type: ignore
+                return False
+            times = list(map(_GET_TAIL, lines))
+            tails = b"".join(times)
+        except TypeError:
+            return False
+        # Exactly `count` colons, each at offset 19 of a 20-byte field, the rest digits.
+        digits = tails.translate(None, b":")
+        if not (len(tails) == 20 * count and len(digits) == 19 * count and digits.isdigit()
+                and tails[19::20] == b":" * count):
+            return False
+        self.reordered += stream.add_run(first, first + count)
+        self.received_total += count
+        times.sort()  # fixed-width digits: bytes order is numeric order; usually sorted already
+        hist.count_sorted(self.latency, times, recv_ns)
+        return True
 
     def _add_clean(self, lines: list[bytes | str], recv_ns: int) -> bool:
         """The common batch, all our lines of known streams: checked and parsed by C-level
@@ -159,7 +135,7 @@ class Ledger:
                 and seqs == list(range(first, end))):
             reordered = stream.add_run(first, end)  # type: ignore[union-attr]
         else:
-            reordered = _add_seqs(streams, seqs)  # type: ignore[arg-type]
+            reordered = add_seqs(streams, seqs)  # type: ignore[arg-type]
         for time_digits, count in Counter(time_fields).items():
             self._count_latency(time_digits, count, recv_ns)
         self.received_total += len(lines)
@@ -215,9 +191,9 @@ class Ledger:
 
     def _count_latency(self, time_digits: bytes, count: int, recv_ns: int) -> None:
         if count:
-            self.latency[_bucket(recv_ns - int(time_digits))] += count
+            self.latency[hist.bucket(recv_ns - int(time_digits))] += count
 
-    def _learn(self, data: bytes) -> _Stream | None | object:
+    def _learn(self, data: bytes) -> StreamBits | None | object:
         """Classify a line whose prefix is new: our stream, None (foreign), or _MISS (garbage)."""
         parsed = line_format.parse(data)
         if parsed is None:
@@ -231,7 +207,7 @@ class Ledger:
             return None
         stream = self.streams.get(parsed.stream)
         if stream is None:
-            stream = self.streams[parsed.stream] = _Stream()
+            stream = self.streams[parsed.stream] = StreamBits()
         self._keys[key] = stream
         return stream
 
@@ -248,7 +224,7 @@ class Ledger:
         for number, theirs in other.streams.items():
             ours = self.streams.get(number)
             if ours is None:
-                ours = self.streams[number] = _Stream()
+                ours = self.streams[number] = StreamBits()
             size = max(len(ours.bits), len(theirs.bits))
             union = int.from_bytes(ours.bits, "little") | int.from_bytes(theirs.bits, "little")
             ours.bits = bytearray(union.to_bytes(size, "little"))
@@ -261,25 +237,9 @@ class Ledger:
         self._keys = {}
 
     def latency_ms(self, quantile: float) -> float | None:
-        """The latency at `quantile` (0..1) in ms, to ~1%; None when no line was received."""
-        count = sum(self.latency)
-        if count == 0:
-            return None
-        # round() first: 0.99 * 100 is 98.99999999999999 in floats, and the rank must be 99.
-        rank = max(1, math.ceil(round(quantile * count, 6)))
-        seen = 0
-        for index, bucket_count in enumerate(self.latency):
-            seen += bucket_count
-            if seen >= rank:
-                return _bucket_value(index) / 1e6
-        return None  # unreachable: rank <= count
-
-
-@dataclass(frozen=True)
-class LostRange:
-    stream: int
-    first: int  # inclusive
-    last: int  # inclusive
+        """The latency at `quantile` (0..1) in ms, to ~1% (see latency.count_sorted for the
+        bound when batches are sampled); None when no line was received."""
+        return hist.quantile_ms(self.latency, quantile)
 
 
 @dataclass(frozen=True)
@@ -300,46 +260,6 @@ class LedgerReport:
     unexpected: int  # distinct ids received that the app never emitted (seq >= emitted)
 
 
-def _zero_runs(bits: bytes) -> Iterator[tuple[int, int]]:
-    """(first, end) bit positions of each run of zero bits, end exclusive, in order."""
-    start = end = -1
-    for match in _RUNS.finditer(bits):
-        first_byte, end_byte = match.span()
-        value = bits[first_byte]
-        if value == 0xFF:
-            continue
-        if value == 0:
-            runs = [(first_byte * 8, end_byte * 8)]
-        else:
-            runs = [(first_byte * 8 + bit, first_byte * 8 + bit + 1)
-                    for bit in range(8) if not value >> bit & 1]
-        for run_first, run_end in runs:
-            if run_first == end:
-                end = run_end
-                continue
-            if start >= 0:
-                yield start, end
-            start, end = run_first, run_end
-    if start >= 0:
-        yield start, end
-
-
-def _lost_ranges(stream: int, bits: bytearray, emitted: int) -> list[LostRange]:
-    """Every seq in 0..emitted-1 whose bit is clear, as inclusive ranges."""
-    size = (emitted + 7) // 8
-    window = bytearray(bits[:size])
-    window.extend(bytes(size - len(window)))
-    if emitted % 8:
-        window[-1] |= 0xFF << (emitted % 8) & 0xFF  # bits past the end are not lost
-    return [LostRange(stream, first, end - 1) for first, end in _zero_runs(bytes(window))]
-
-
-def _received_in_range(bits: bytearray, emitted: int) -> int:
-    size = (emitted + 7) // 8
-    value = int.from_bytes(bits[:size], "little") & ((1 << emitted) - 1)
-    return value.bit_count()
-
-
 def reconcile(ledger: Ledger, emitted: Sequence[int], stop_seq: Sequence[int]) -> LedgerReport:
     """Compare what the app emitted (its tally) with what the ledger received."""
     if len(stop_seq) != len(emitted):
@@ -349,15 +269,15 @@ def reconcile(ledger: Ledger, emitted: Sequence[int], stop_seq: Sequence[int]) -
     distinct = unexpected = before = after = 0
     ranges: list[LostRange] = []
     for number in sorted(set(range(len(emitted))) | set(ledger.streams)):
-        stream = ledger.streams.get(number) or _Stream()
+        stream = ledger.streams.get(number) or StreamBits()
         count = emitted[number] if number < len(emitted) else 0
         stop = stop_seq[number] if number < len(stop_seq) else NO_STOP
-        inside = _received_in_range(stream.bits, count)
+        inside = received_in_range(stream.bits, count)
         distinct += inside
         # Seqs kept outside the bitmap are >= MAX_BITMAP_SEQ >= count: all unexpected.
         unexpected += (int.from_bytes(stream.bits, "little").bit_count() - inside
                        + len(stream.far))
-        lost = _lost_ranges(number, stream.bits, count)
+        lost = lost_ranges(number, stream.bits, count)
         ranges.extend(lost)
         for lost_range in lost:
             size = lost_range.last - lost_range.first + 1

@@ -19,7 +19,9 @@ from pipeline_tests.line import MAX_LINE_SIZE, MIN_LINE_SIZE
 
 TOPOLOGIES = ("firelens", "direct-tcp")
 ROUTERS = ("builtin", "fluent-bit", "aws-for-fluent-bit", "fluentd")
-STOP_SEQUENCES = ("ecs", "all-at-once", "kill", "none")
+STOP_SEQUENCES = ("ecs", "all-at-once", "kill", "router-first", "none")
+FAULTS = ("none", "router-restart", "router-pause", "router-kill")
+LOG_MODES = ("blocking", "non-blocking")
 SENDERS = ("sync", "async")
 
 
@@ -34,6 +36,7 @@ class Workload:
 class Stop:
     sequence: str = "ecs"
     after: float = 10.0  # seconds after the app starts
+    after_lines: int | None = None  # or: once the app emitted this many lines (whichever first)
     stop_timeout: float = 30.0  # SIGKILL this long after SIGTERM (ECS stopTimeout, k8s grace)
     drain: float = 10.0  # how long the sink may keep receiving after the last container exited
 
@@ -60,8 +63,10 @@ class Driver:
     """Docker `fluentd` log-driver options for the firelens topology (as ECS sets them)."""
 
     fluentd_async: bool = True
-    buffer_limit: int = 1_048_576
+    buffer_limit: int = 1_048_576  # events, `fluentd-buffer-limit`
     request_ack: bool = False
+    mode: str = "blocking"  # `non-blocking` drops new lines once max_buffer_size is full
+    max_buffer_size: str = "1m"  # bytes, only with mode non-blocking
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,35 @@ class Client:
     """fluent-logger options for the direct-tcp topology."""
 
     sender: str = "sync"
+    bufmax: int = 1_048_576  # bytes kept in `pendings` while the router is unreachable
+    queue_circular: bool = False  # async sender: drop the oldest instead of blocking
+
+
+@dataclass(frozen=True)
+class Fault:
+    """Something that happens to the router in the middle of the flood."""
+
+    kind: str = "none"  # router-restart, router-pause (for `duration` s), router-kill
+    at: float = 2.0  # seconds after the flood started
+    duration: float = 2.0
+
+
+@dataclass(frozen=True)
+class Sink:
+    """A slow destination: the sink acks late or reads slowly."""
+
+    ack_delay: float = 0.0
+    read_delay: float = 0.0
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Container limits (None = Docker's default)."""
+
+    app_nofile: int | None = None
+    app_memory: str | None = None  # e.g. "64m"
+    router_nofile: int | None = None
+    router_memory: str | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +114,9 @@ class Scenario:
     router: Router = field(default_factory=Router)
     driver: Driver = field(default_factory=Driver)
     client: Client = field(default_factory=Client)
+    fault: Fault = field(default_factory=Fault)
+    sink: Sink = field(default_factory=Sink)
+    limits: Limits = field(default_factory=Limits)
     trials: int = 3
     max_loss: int | None = None  # exit 1 when any cell loses more lines than this
 
@@ -141,7 +178,7 @@ def _plain(node: yaml.Node) -> Any:
 
 
 _SECTIONS = {"workload": Workload, "stop": Stop, "router": Router, "driver": Driver,
-             "client": Client}
+             "client": Client, "fault": Fault, "sink": Sink, "limits": Limits}
 _TOP = {"name", "topologies", "trials", "max_loss", *_SECTIONS}
 
 
@@ -245,5 +282,17 @@ def _validate(s: Scenario, where: _Where) -> None:
          f"'router.storage_type' must be memory or filesystem, got '{s.router.storage_type}'.")
     need(s.router.buffer_type in ("memory", "file"), ("router", "buffer_type"),
          f"'router.buffer_type' must be memory or file, got '{s.router.buffer_type}'.")
+    need(s.stop.after_lines is None or s.stop.after_lines >= 1, ("stop", "after_lines"),
+         f"'stop.after_lines' must be a whole number >= 1, got {s.stop.after_lines!r}.")
+    need(s.fault.kind in FAULTS, ("fault", "kind"),
+         f"unknown fault '{s.fault.kind}'. Allowed: {', '.join(FAULTS)}.")
+    need(s.fault.at >= 0 and s.fault.duration > 0, ("fault",),
+         "'fault.at' must be >= 0 and 'fault.duration' > 0 seconds.")
+    need(s.sink.ack_delay >= 0 and s.sink.read_delay >= 0, ("sink",),
+         "'sink.ack_delay' and 'sink.read_delay' must be >= 0 seconds.")
+    need(s.driver.mode in LOG_MODES, ("driver", "mode"),
+         f"unknown log mode '{s.driver.mode}'. Allowed: {', '.join(LOG_MODES)}.")
+    need(s.client.queue_circular is False or s.client.sender == "async", ("client",),
+         "'client.queue_circular' only works with 'client.sender: async'.")
     need(s.client.sender in SENDERS, ("client", "sender"),
          f"unknown sender '{s.client.sender}'. Allowed: {', '.join(SENDERS)}.")

@@ -4,15 +4,13 @@ Forward protocol over TCP (every worker, SO_REUSEPORT) and a unix socket (worker
 input (every worker) taking JSON, JSON lines or msgpack bodies as Fluent Bit's and Fluentd's http
 outputs send them. Each record's `log` (else `message`) field goes to the worker's Ledger; the
 ledgers are merged at stop. Worker processes are started with `spawn`, so a Sink can be started
-from threads and from programs that already run an event loop.
+from threads and from programs that already run an event loop. The workers' code is in
+sink_worker.py (Forward input) and sink_http.py (HTTP input).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import errno
-import json
 import logging
 import multiprocessing
 import os
@@ -23,24 +21,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline_tests.errors import UserError
-from pipeline_tests.forward import (
-    DEFAULT_MAX_FRAME_BYTES,
-    Decoder,
-    FrameError,
-    ServerHandshake,
-    ack_reply,
-)
+from pipeline_tests.forward import DEFAULT_MAX_FRAME_BYTES
 from pipeline_tests.ledger import Ledger
+from pipeline_tests.sink_worker import STAT_FIELDS, lines_of, run_worker
+
+__all__ = ["STAT_FIELDS", "Sink", "SinkConfig", "SinkStats", "lines_of", "serve_forever"]
 
 log = logging.getLogger("pipeline_tests.sink")
 
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 60.0
-DRAIN_QUIET = 0.05  # at stop: seconds without a read before connections are closed
-DRAIN_LIMIT = 2.0
-# Per-worker slots in the shared counter array, in SinkStats field order.
-STAT_FIELDS = ("connections", "frames", "records", "malformed", "acks", "rejected")
-_CONNECTIONS, _FRAMES, _RECORDS, _MALFORMED, _ACKS, _REJECTED = range(len(STAT_FIELDS))
 
 
 @dataclass(frozen=True)
@@ -160,7 +150,7 @@ class Sink:
         for index in range(self.config.workers):
             ours, theirs = self._ctx.Pipe()
             proc = self._ctx.Process(
-                target=_run_worker, name=f"pipeline-tests-sink-{index}", daemon=True,
+                target=run_worker, name=f"pipeline-tests-sink-{index}", daemon=True,
                 args=(index, self.config, self.port, self.http_port, theirs, self._counts))
             proc.start()
             theirs.close()
@@ -231,238 +221,6 @@ class Sink:
             pipe.close()
         if self.unix_path and os.path.exists(self.unix_path):
             os.unlink(self.unix_path)
-
-
-def _line_of(record: dict) -> bytes | str:
-    """The log line of a record with any key type; "" (counted unparsable) when it has none."""
-    for key in (b"log", "log", b"message", "message"):
-        value = record.get(key)
-        if value is not None:
-            return value if value.__class__ in (bytes, str) else ""
-    return ""
-
-
-def lines_of(records: list[dict]) -> list[bytes | str]:
-    """Each record's `log` (else `message`) field as the ledger takes it: bytes or str."""
-    try:
-        lines = [record[b"log"] for record in records]  # the common case, as a raw decoder gives
-    except KeyError:
-        return [_line_of(record) for record in records]
-    for line in lines:
-        if line.__class__ is not bytes:
-            return [_line_of(record) for record in records]
-    return lines
-
-
-class _Worker:
-    """One process's state: its ledger and its slots in the shared counters."""
-
-    def __init__(self, index: int, config: SinkConfig, counts: Any) -> None:
-        self.config = config
-        self.ledger = Ledger(config.run_id)
-        self.counts = counts
-        self.base = index * len(STAT_FIELDS)
-        self.protocols: set[_ForwardProtocol] = set()
-        self.last_read = 0.0  # loop time of the latest read
-
-    def bump(self, slot: int, n: int = 1) -> None:
-        self.counts[self.base + slot] += n
-
-    def take(self, records: list, frames: int) -> None:
-        lines = lines_of(records)
-        self.ledger.add_many(lines, time.time_ns())
-        counts, base = self.counts, self.base
-        counts[base + _RECORDS] += len(lines)
-        counts[base + _FRAMES] += frames
-
-    def malformed(self, peer: str, problem: object) -> None:
-        self.bump(_MALFORMED)
-        log.warning("sink: closing connection from %s: %s", peer or "?", problem)
-
-
-class _ForwardProtocol(asyncio.Protocol):
-    """One Forward connection: decode, count, acknowledge; never close after a good read."""
-
-    def __init__(self, worker: _Worker) -> None:
-        self.worker = worker
-        config = worker.config
-        self.decoder = Decoder(config.max_frame_bytes, raw=True)
-        self.handshake = (ServerHandshake(config.shared_key, config.hostname)
-                          if config.shared_key else None)
-        self.transport: Any = None
-        self.peer = ""
-
-    def connection_made(self, transport: Any) -> None:
-        self.transport = transport
-        self.peer = str(transport.get_extra_info("peername") or "unix socket")
-        self.worker.protocols.add(self)
-        self.worker.bump(_CONNECTIONS)
-        if self.handshake:
-            transport.write(self.handshake.helo())
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.worker.protocols.discard(self)
-
-    def data_received(self, data: bytes) -> None:
-        worker = self.worker
-        worker.last_read = asyncio.get_running_loop().time()
-        records: list = []
-        try:
-            if self.handshake:
-                if not self._shake(data):
-                    return
-                data = b""  # already fed; whatever followed the PING is still buffered
-            frames = self.decoder.frames
-            chunks = self.decoder.records(data, records)
-        except FrameError as exc:
-            # Complete messages before the bad one were really sent: count them.
-            worker.take(records, 0)
-            worker.malformed(self.peer, exc)
-            self.transport.close()
-            return
-        worker.take(records, self.decoder.frames - frames)
-        if chunks:
-            self._ack(chunks)
-        if worker.config.read_delay:
-            self.transport.pause_reading()
-            asyncio.get_running_loop().call_later(worker.config.read_delay, self._resume)
-
-    def _shake(self, data: bytes) -> bool:
-        """Handle the PING; True once the client is accepted and `data` may hold more."""
-        found, ping = self.decoder.first(data)
-        if not found:
-            return False
-        pong, accepted = self.handshake.answer(ping)  # type: ignore[union-attr]
-        self.transport.write(pong)
-        if not accepted:
-            self.worker.bump(_REJECTED)
-            log.warning("sink: refused handshake from %s", self.peer)
-            self.transport.close()
-            return False
-        self.handshake = None
-        return True
-
-    def _ack(self, chunks: list) -> None:
-        replies = b"".join(ack_reply(chunk) for chunk in chunks)
-        self.worker.bump(_ACKS, len(chunks))
-        if self.worker.config.ack_delay:
-            loop = asyncio.get_running_loop()
-            loop.call_later(self.worker.config.ack_delay, self._write, replies)
-        else:
-            self.transport.write(replies)
-
-    def _write(self, data: bytes) -> None:
-        if not self.transport.is_closing():
-            self.transport.write(data)
-
-    def _resume(self) -> None:
-        if not self.transport.is_closing():
-            self.transport.resume_reading()
-
-    def eof_received(self) -> bool:
-        try:
-            self.decoder.finish()
-        except FrameError as exc:
-            self.worker.malformed(self.peer, exc)
-        return False
-
-
-def _http_records(body: bytes, content_type: str, max_frame_bytes: int) -> list:
-    """Records of an HTTP body: msgpack stream, JSON array/object, or JSON lines."""
-    if "msgpack" in content_type:
-        decoder = Decoder(max(max_frame_bytes, len(body) + 1), raw=True)
-        objects = decoder.objects(body)
-        decoder.finish()
-    else:
-        try:
-            doc = json.loads(body)
-            objects = doc if isinstance(doc, list) else [doc]
-        except ValueError:
-            objects = [json.loads(line) for line in body.splitlines() if line.strip()]
-    records = []
-    for obj in objects:
-        if isinstance(obj, list) and len(obj) == 2:
-            obj = obj[1]  # [time, record] as Fluent Bit's msgpack format sends it
-        if not isinstance(obj, dict):
-            raise ValueError(f"expected records (maps), got {type(obj).__name__}")
-        records.append(obj)
-    return records
-
-
-async def _start_http(worker: _Worker, port: int) -> Any:
-    from aiohttp import web
-
-    async def receive(request: web.Request) -> web.Response:
-        body = await request.read()
-        try:
-            records = _http_records(body, request.content_type, worker.config.max_frame_bytes)
-        except (ValueError, FrameError) as exc:
-            worker.malformed(str(request.remote), f"HTTP body: {exc}")
-            return web.Response(status=400, text=f"malformed body: {exc}\n")
-        worker.take(records, 1)
-        return web.Response(status=200)
-
-    app = web.Application(client_max_size=worker.config.max_frame_bytes)
-    app.router.add_route("POST", "/{tail:.*}", receive)
-    app.router.add_route("PUT", "/{tail:.*}", receive)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.SockSite(runner, _listening(worker.config.host, port)).start()
-    return runner
-
-
-def _listening(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
-    sock.listen(1024)
-    sock.setblocking(False)
-    return sock
-
-
-async def _serve(worker: _Worker, index: int, port: int, http_port: int | None,
-                 pipe: Any) -> None:
-    loop = asyncio.get_running_loop()
-    config = worker.config
-    factory = lambda: _ForwardProtocol(worker)  # noqa: E731
-    servers = [await loop.create_server(factory, sock=_listening(config.host, port))]
-    if config.unix_path and index == 0:
-        servers.append(await loop.create_unix_server(factory, config.unix_path))
-    runner = await _start_http(worker, http_port) if http_port is not None else None
-    stop = asyncio.Event()
-    loop.add_reader(pipe.fileno(), stop.set)
-    pipe.send(("ready", ""))
-    await stop.wait()
-    loop.remove_reader(pipe.fileno())
-    for server in servers:
-        server.close()
-    # Bytes already in the kernel's buffers are still read: wait for a quiet moment.
-    deadline = loop.time() + DRAIN_LIMIT
-    while loop.time() < deadline and loop.time() - worker.last_read < DRAIN_QUIET:
-        await asyncio.sleep(DRAIN_QUIET / 2)
-    for protocol in list(worker.protocols):
-        protocol.transport.close()
-    if runner is not None:
-        await runner.cleanup()
-
-
-def _run_worker(index: int, config: SinkConfig, port: int, http_port: int | None, pipe: Any,
-                counts: Any) -> None:
-    # Ctrl-C reaches the whole process group; the parent decides when workers stop.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    worker = _Worker(index, config, counts)
-    try:
-        asyncio.run(_serve(worker, index, port, http_port, pipe))
-        # The pipe also reports the parent's death (EOF wakes the stop reader): then no one
-        # is left to send the ledger to.
-        pipe.send(worker.ledger)
-    except (BrokenPipeError, EOFError):
-        pass
-    except Exception as exc:
-        with contextlib.suppress(OSError):
-            pipe.send(("error", f"{type(exc).__name__}: {exc}"))
 
 
 def serve_forever(config: SinkConfig, every: float = 1.0) -> None:

@@ -4,6 +4,8 @@
   SIGTERM only after the app exited, and SIGKILL stop_timeout later.
 - all-at-once: a Kubernetes pod: every container SIGTERM together, SIGKILL after the grace.
 - kill: SIGKILL the app, then stop the router as ECS would.
+- router-first: the misordered shutdown: the router gets SIGTERM (SIGKILL after stop_timeout)
+  and only once it is gone does the app get SIGTERM.
 - none: let the app run to completion, then stop the router as ECS would.
 """
 
@@ -91,6 +93,13 @@ def run_stop(stop: Stop, app: Container, router: Container,
             _wait_exit(router, 10.0, tick)
         return Timeline(signal_ns, app_exit_ns, _exit_code(app), app_killed, router_signal_ns,
                         time.time_ns(), router_killed)
+    if stop.sequence == "router-first":
+        router_killed = _terminate(router, stop.stop_timeout, tick)
+        router_exit_ns = time.time_ns()
+        app_signal_ns = time.time_ns()
+        app_killed = _terminate(app, stop.stop_timeout, tick)
+        return Timeline(app_signal_ns, time.time_ns(), _exit_code(app), app_killed, signal_ns,
+                        router_exit_ns, router_killed)
     if stop.sequence == "kill":
         _signal(app, "SIGKILL")
         _wait_exit(app, 10.0, tick)

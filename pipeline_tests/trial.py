@@ -24,7 +24,7 @@ from typing import Any
 
 import docker
 
-from pipeline_tests import compose, line, routers
+from pipeline_tests import compose, fault, line, routers
 from pipeline_tests.errors import UserError
 from pipeline_tests.ledger import reconcile
 from pipeline_tests.result import TrialResult, build_result
@@ -58,30 +58,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def compose_env(spec: TrialSpec, line_run_id: str, ports: routers.RouterPorts,
-                sock_dir: Path) -> dict[str, str]:
-    s = spec.scenario
-    return {
-        "PT_IMAGE": spec.image, "PT_RUN_ID": line_run_id,
-        "PT_RATE": str(s.workload.rate or "max"), "PT_LINE_SIZE": str(s.workload.line_size),
-        "PT_STREAMS": str(s.workload.streams),
-        # Only `none` lets the app finish by itself; every other sequence stops it.
-        "PT_DURATION": str(s.stop.after if s.stop.sequence == "none" else 0),
-        "PT_APP_STATE": str(spec.directory / "app"),
-        "PT_ROUTER_STATE": str(spec.directory / "router"),
-        "PT_SOCK_DIR": str(sock_dir), "PT_ROUTER_PORT": str(ports.router),
-        "PT_SINK_PORT": str(ports.sink), "PT_METRICS_PORT": str(ports.metrics),
-        "PT_FLUSH_INTERVAL": str(s.router.flush_interval),
-        "PT_FLUSH_AT_SHUTDOWN": str(s.router.flush_at_shutdown).lower(),
-        "PT_GRACE": str(s.router.grace), "PT_REQUIRE_ACK": str(s.router.require_ack).lower(),
-        "PT_BUFFER_LIMIT": str(s.router.buffer_limit),
-        "PT_FLUENTD_ASYNC": str(s.driver.fluentd_async).lower(),
-        "PT_FLUENTD_BUFFER_LIMIT": str(s.driver.buffer_limit),
-        "PT_FLUENTD_REQUEST_ACK": str(s.driver.request_ack).lower(),
-        "PT_SENDER": s.client.sender,
-    }
 
 
 def _wait_router_ready(spec: TrialSpec, router: Any, ports: routers.RouterPorts) -> None:
@@ -120,12 +96,15 @@ def run_trial(spec: TrialSpec, client: docker.DockerClient,
     sock_dir = Path(tempfile.mkdtemp(prefix="pt-sock-"))
     sock_dir.chmod(0o755)
     line_run_id = line.new_run_id()
-    sink = Sink.start(SinkConfig(run_id=line_run_id, port=0))
+    slow = spec.scenario.sink
+    sink = Sink.start(SinkConfig(run_id=line_run_id, port=0, ack_delay=slow.ack_delay,
+                                 read_delay=slow.read_delay))
     try:
         ports = routers.RouterPorts(router=free_port(), sink=sink.port, metrics=free_port())
-        env = compose_env(spec, line_run_id, ports, sock_dir)
+        env = compose.variables(spec.scenario, image=spec.image, line_run_id=line_run_id,
+                                trial_dir=spec.directory, sock_dir=sock_dir, ports=ports)
         env.update(routers.prepare(spec.scenario.router, spec.directory / "router" / "conf", ports))
-        project = compose.project_for(spec.project, spec.topology, spec.scenario.router.kind, env)
+        project = compose.project_for(spec.project, spec.topology, spec.scenario, env)
     except BaseException:
         sink.stop()
         shutil.rmtree(sock_dir, ignore_errors=True)
@@ -149,6 +128,21 @@ def _shielded() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
+def _flood(spec: TrialSpec, router: Any, flood_started: float, tick: Callable[[], None]) -> None:
+    """Until the stop is due (time or line count), carrying out the router fault on the way."""
+    stop, plan = spec.scenario.stop, fault.FaultPlan(spec.scenario.fault)
+    while stop.sequence != "none":
+        elapsed = time.monotonic() - flood_started
+        tally = read_tally(spec.directory / "app")
+        if elapsed >= stop.after or (
+                stop.after_lines and tally and tally.emitted_total >= stop.after_lines):
+            break
+        plan = fault.step(plan, elapsed, router)
+        tick()
+        time.sleep(0.05)
+    fault.undo(plan, router)
+
+
 def _run(spec: TrialSpec, client: docker.DockerClient, project: compose.Project,
          ports: routers.RouterPorts, sink: Sink, line_run_id: str,
          on_progress: Callable[[Progress], None]) -> TrialResult:
@@ -167,10 +161,7 @@ def _run(spec: TrialSpec, client: docker.DockerClient, project: compose.Project,
     compose.up(project, "app")
     app = compose.container(client, project, "app")
     phase, flood_started = "flooding", time.monotonic()
-    flood_until = flood_started + spec.scenario.stop.after
-    while time.monotonic() < flood_until and spec.scenario.stop.sequence != "none":
-        tick()
-        time.sleep(0.1)
+    _flood(spec, router, flood_started, tick)
     phase = "stopping"
     timeline = run_stop(spec.scenario.stop, app, router, tick)
     phase = "draining"
@@ -189,10 +180,6 @@ def _run(spec: TrialSpec, client: docker.DockerClient, project: compose.Project,
         trial=spec.trial, line_run_id=line_run_id, report=report, tally=tally, timeline=timeline,
         router_counts=router_counts,
         malformed=stats.malformed, seconds=time.monotonic() - started)
-
-
-def cell_label(topology: str, router: str, stop: str) -> str:
-    return f"{topology}/{router}/{stop}"
 
 
 def save_result(result: TrialResult, directory: Path) -> None:

@@ -68,7 +68,8 @@ def test_interrupted_run_removes_everything(client: docker.DockerClient, image: 
 
 @pytest.mark.parametrize(("args", "message"), [
     (["run", "--stop", "gentle"],
-     "command line: unknown stop sequence 'gentle'. Allowed: ecs, all-at-once, kill, none."),
+     "command line: unknown stop sequence 'gentle'. "
+     "Allowed: ecs, all-at-once, kill, router-first, none."),
     (["run", "--topology", "carrier-pigeon"],
      "command line: unknown topology 'carrier-pigeon'. Allowed: firelens, direct-tcp."),
     (["run", "no-such-scenario.yaml"], "Cannot read scenario file no-such-scenario.yaml"),

@@ -46,18 +46,20 @@ def test_rate_max_means_unthrottled(tmp_path: Path) -> None:
     ("topologies: [firelens, carrier-pigeon]\n",
      "scenario.yaml:1: unknown topology 'carrier-pigeon'. Allowed: firelens, direct-tcp."),
     ("trials: 3\nstop:\n  sequence: gentle\n",
-     "scenario.yaml:3: unknown stop sequence 'gentle'. Allowed: ecs, all-at-once, kill, none."),
+     "scenario.yaml:3: unknown stop sequence 'gentle'. "
+     "Allowed: ecs, all-at-once, kill, router-first, none."),
     ("workload:\n  rate: fast\n",
      "scenario.yaml:2: 'workload.rate' must be a whole number, got 'fast'."),
     ("workload:\n  line_size: 10\n",
      "scenario.yaml:2: 'workload.line_size' must be between 51 and 16383 bytes "
      "(the id prefix takes 50), got 10."),
     ("stop:\n  after: 5\n  timeout: 3\n",
-     "scenario.yaml:3: unknown key 'stop.timeout'. Allowed here: after, drain, sequence, "
-     "stop_timeout."),
+     "scenario.yaml:3: unknown key 'stop.timeout'. Allowed here: after, after_lines, drain, "
+     "sequence, stop_timeout."),
     ("trials: 0\n", "scenario.yaml:1: 'trials' must be a whole number >= 1, got 0."),
     ("toplogies: [firelens]\n", "scenario.yaml:1: unknown key 'toplogies'. Allowed here: "
-     "client, driver, max_loss, name, router, stop, topologies, trials, workload."),
+     "client, driver, fault, limits, max_loss, name, router, sink, stop, topologies, trials, "
+     "workload."),
 ])
 def test_bad_scenario_names_file_line_and_allowed_values(tmp_path: Path, text: str,
                                                          message: str) -> None:
@@ -90,5 +92,5 @@ def test_overrides_return_a_new_checked_scenario() -> None:
     with pytest.raises(UserError) as err:
         base.with_overrides(**{"stop.sequence": "slow"})
     assert str(err.value) == ("command line: unknown stop sequence 'slow'. "
-                              "Allowed: ecs, all-at-once, kill, none.")
+                              "Allowed: ecs, all-at-once, kill, router-first, none.")
     assert base.with_overrides(**{"workload.rate": "max"}).workload.rate is None
