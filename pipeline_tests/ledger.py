@@ -165,20 +165,7 @@ class Ledger:
                 foreign += 1
                 continue
             total += 1
-            seq = int(seq_digits)
-            if seq < MAX_BITMAP_SEQ:
-                bits = stream.bits
-                try:
-                    bits[seq >> 3] |= 1 << (seq & 7)
-                except IndexError:  # rare (amortised growth): cheaper than a length test
-                    stream.grow(seq >> 3)
-                    bits[seq >> 3] |= 1 << (seq & 7)
-            else:
-                stream.far.add(seq)
-            if seq < stream.high:
-                reordered += 1
-            else:
-                stream.high = seq
+            reordered += stream.add(int(seq_digits))
             if time_digits != last_time:
                 self._count_latency(last_time, last_count, recv_ns)
                 last_time, last_count = time_digits, 0

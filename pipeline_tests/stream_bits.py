@@ -25,6 +25,22 @@ class StreamBits:
         size = len(self.bits)
         self.bits.extend(bytes(max(index + 1 - size, size // 4 + 4096)))
 
+    def add(self, seq: int) -> int:
+        """Record one seq; 1 when it arrived after a higher one (reordered), else 0."""
+        if seq < MAX_BITMAP_SEQ:
+            bits = self.bits
+            try:
+                bits[seq >> 3] |= 1 << (seq & 7)
+            except IndexError:  # rare (amortised growth): cheaper than a length test
+                self.grow(seq >> 3)
+                bits[seq >> 3] |= 1 << (seq & 7)
+        else:
+            self.far.add(seq)
+        if seq < self.high:
+            return 1
+        self.high = seq
+        return 0
+
     def add_run(self, first: int, end: int) -> int:
         """Record seqs first..end-1 arriving in that order; the number of them reordered."""
         if (end - 1) >> 3 >= len(self.bits):
@@ -46,19 +62,4 @@ class StreamBits:
 
 def add_seqs(streams: list[StreamBits], seqs: list[int]) -> int:
     """Record each seq in its stream; the number of reordered arrivals."""
-    reordered = 0
-    for stream, seq in zip(streams, seqs, strict=True):
-        if seq < MAX_BITMAP_SEQ:
-            bits = stream.bits
-            try:
-                bits[seq >> 3] |= 1 << (seq & 7)
-            except IndexError:  # rare (amortised growth): cheaper than a length test
-                stream.grow(seq >> 3)
-                bits[seq >> 3] |= 1 << (seq & 7)
-        else:
-            stream.far.add(seq)
-        if seq < stream.high:
-            reordered += 1
-        else:
-            stream.high = seq
-    return reordered
+    return sum(stream.add(seq) for stream, seq in zip(streams, seqs, strict=True))
