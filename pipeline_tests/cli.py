@@ -12,7 +12,7 @@ import docker
 import requests
 from rich.console import Console
 
-from pipeline_tests import engine, images, report, run, scenario
+from pipeline_tests import engine, images, matrix, report, resume, routers, run, scenario
 from pipeline_tests.errors import UserError
 
 # Tables are wide: when output goes to a file or CI log, do not squeeze them to 80 columns.
@@ -49,23 +49,32 @@ def cli() -> None:
               help="Exit 1 when any trial loses more than N lines.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs"), show_default=True,
               help="Directory for runs/<run-id>/.")
+@click.option("--pull", is_flag=True, help="docker pull a router image that is not present.")
+@click.option("--resume", "resume_id", metavar="RUN_ID",
+              help="Continue an interrupted run in OUT/RUN_ID (same scenario and flags): "
+                   "finished trials are kept, the rest run.")
 def run_command(scenario_file: Path | None, rate: Any, line_size: int | None,
                 stop_after: float | None, trials: int | None, topology: tuple[str, ...],
                 stop_sequence: str | None, router: str | None, max_loss: int | None,
-                out: Path) -> None:
+                out: Path, pull: bool, resume_id: str | None) -> None:
     """Run SCENARIO_FILE (YAML), or the default FireLens vs direct-TCP comparison."""
     base = scenario.load(scenario_file) if scenario_file else scenario.Scenario()
     chosen = base.with_overrides(**{
         "workload.rate": rate, "workload.line_size": line_size, "stop.after": stop_after,
         "trials": trials, "topologies": list(topology), "stop.sequence": stop_sequence,
         "router.kind": router, "max_loss": max_loss})
+    if resume_id:
+        resume.open_run(out, resume_id)  # a wrong id fails before anything is built
     client = engine.connect()
     engine.check_compose()
-    if "firelens" in chosen.topologies:
-        engine.check_log_opts(_driver_opts(chosen), engine.engine_info(client).version)
+    version = engine.engine_info(client).version
+    for cell in matrix.cells_of(chosen):  # refuse what cannot run before anything starts
+        if cell.scenario.topologies == ("firelens",):
+            engine.check_log_opts(_driver_opts(cell.scenario), version)
+        routers.ensure_image(client, cell.scenario.router, pull=pull)
     image = images.fixture_image(client, build=True, progress=console.print)
     started = time.monotonic()
-    outcome = run.execute(chosen, out, client, image, console)
+    outcome = run.execute(chosen, out, client, image, console, resume=resume_id)
     if outcome.results:
         report.print_report(console, outcome.results)
     console.print(f"results: {outcome.run_dir / 'results.json'} "
@@ -124,6 +133,9 @@ def doctor_command() -> None:
     console.print("fluentd log-driver options: "
                   + ", ".join(engine.driver_options_supported(info.version)))
     console.print(f"fixture image: {images.fixture_image(client, build=False)}")
+    for kind, image, found in routers.describe_kinds(client):
+        console.print(f"router {kind:<19} {image:<60} {found or f'absent: docker pull {image}'}",
+                      highlight=False)
 
 
 def main() -> None:

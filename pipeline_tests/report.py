@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,48 +12,17 @@ from rich.console import Console
 from rich.table import Table
 
 from pipeline_tests.result import TrialResult
+from pipeline_tests.stats import CellStats, lost_pct, summarize_cells
 
 SHOWN_RANGES = 3
 
 
-@dataclass(frozen=True)
-class CellSummary:
-    cell: str  # topology/router/stop
-    trials: int
-    trials_with_loss: int
-    lost_mean: float
-    lost_min: int
-    lost_max: int
-    lost_pct_mean: float
-    duplicates: int
-    achieved_rate_mean: float
-    lost_at: str  # the most common hop of loss among trials that lost lines
-
-
 def _cell(result: TrialResult) -> str:
-    return f"{result.topology}/{result.router}/{result.stop}"
+    return result.cell or f"{result.topology}/{result.router}/{result.stop}"
 
 
-def lost_pct(result: TrialResult) -> float:
-    return 100.0 * result.lost / result.emitted if result.emitted else 0.0
-
-
-def summarize(results: Sequence[TrialResult]) -> list[CellSummary]:
-    cells: dict[str, list[TrialResult]] = {}
-    for result in results:
-        cells.setdefault(_cell(result), []).append(result)
-    summaries = []
-    for cell, trials in cells.items():
-        lost = [t.lost for t in trials]
-        hops = [t.lost_at for t in trials if t.lost]
-        summaries.append(CellSummary(
-            cell=cell, trials=len(trials), trials_with_loss=sum(1 for n in lost if n),
-            lost_mean=sum(lost) / len(lost), lost_min=min(lost), lost_max=max(lost),
-            lost_pct_mean=sum(lost_pct(t) for t in trials) / len(trials),
-            duplicates=sum(t.duplicates for t in trials),
-            achieved_rate_mean=sum(t.achieved_rate for t in trials) / len(trials),
-            lost_at=max(set(hops), key=hops.count) if hops else "none"))
-    return summaries
+def summarize(results: Sequence[TrialResult]) -> list[CellStats]:
+    return summarize_cells(results, _cell)
 
 
 def _ranges(result: TrialResult) -> str:
@@ -83,16 +52,18 @@ def trial_table(results: Sequence[TrialResult]) -> Table:
     return table
 
 
-def cell_table(summaries: Sequence[CellSummary]) -> Table:
-    table = Table(title="Per topology", title_justify="left")
-    for name in ("cell", "trials", "trials that lost", "lost mean", "lost min-max",
-                 "lost % mean", "dup", "lines/s mean", "lost at"):
+def cell_table(summaries: Sequence[CellStats]) -> Table:
+    table = Table(title="Per cell", title_justify="left")
+    for name in ("cell", "trials that lost (95% CI)", "lost mean", "lost min-max",
+                 "lost % mean", "dup", "blocked s", "lines/s mean", "lost at"):
         table.add_column(name, justify="left" if name in ("cell", "lost at") else "right",
-                         no_wrap=True)
+                         no_wrap=name != "cell")
     for s in summaries:
-        table.add_row(s.cell, str(s.trials), f"{s.trials_with_loss}/{s.trials}",
+        table.add_row(s.label,
+                      f"{s.trials_with_loss}/{s.trials} "
+                      f"({s.loss_share_low:.0%}-{s.loss_share_high:.0%})",
                       f"{s.lost_mean:,.1f}", f"{s.lost_min:,}-{s.lost_max:,}",
-                      f"{s.lost_pct_mean:.2f}", str(s.duplicates),
+                      f"{s.lost_pct_mean:.2f}", str(s.duplicates), f"{s.blocked_s_mean:.2f}",
                       f"{s.achieved_rate_mean:,.0f}", s.lost_at)
     return table
 
@@ -105,7 +76,7 @@ def print_report(console: Console, results: Sequence[TrialResult]) -> None:
 def write_results(path: Path, header: dict[str, Any], results: Sequence[TrialResult]) -> None:
     """results.json: written after every trial, so an interrupted run keeps what it measured."""
     data = {**header, "trials": [r.as_json() for r in results],
-            "cells": [s.__dict__ for s in summarize(results)]}
+            "cells": [dataclasses.asdict(s) for s in summarize(results)]}
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2))
     tmp.replace(path)

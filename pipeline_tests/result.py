@@ -48,6 +48,7 @@ class TrialResult:
     app_killed: bool
     router_killed: bool
     seconds: float
+    cell: str = ""  # the matrix cell's label, e.g. "topology=firelens,stop.sequence=kill"
 
     def as_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from pipeline_tests import matrix
 from pipeline_tests.errors import UserError
 from pipeline_tests.line import MAX_LINE_SIZE, MIN_LINE_SIZE
 
@@ -119,6 +120,9 @@ class Scenario:
     limits: Limits = field(default_factory=Limits)
     trials: int = 3
     max_loss: int | None = None  # exit 1 when any cell loses more lines than this
+    # The fault matrix (see matrix.py): axis -> values, and the combinations to leave out.
+    matrix: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+    exclude: tuple[tuple[tuple[str, Any], ...], ...] = ()
 
     def with_overrides(self, **flags: Any) -> Scenario:
         """A copy with the CLI flags that were given (None = not given) applied and checked."""
@@ -134,6 +138,8 @@ class Scenario:
 def to_dict(scenario: Scenario) -> dict[str, Any]:
     data = dataclasses.asdict(scenario)
     data["topologies"] = list(scenario.topologies)
+    data["matrix"] = {axis: list(values) for axis, values in scenario.matrix}
+    data["exclude"] = [dict(entry) for entry in scenario.exclude]
     return data
 
 
@@ -152,7 +158,12 @@ def load(path: Path) -> Scenario:
                         "Fix the syntax; see scenarios/ for examples.") from err
     if node is None:
         return Scenario()
-    return _build(_plain(node), _Where(str(path), node))
+    loaded = _build(_plain(node), _Where(str(path), node))
+    config = loaded.router.config
+    if config and not Path(config).is_absolute():  # relative to the scenario file, not the cwd
+        router = dataclasses.replace(loaded.router, config=str(path.parent / config))
+        loaded = dataclasses.replace(loaded, router=router)
+    return loaded
 
 
 class _Where:
@@ -179,7 +190,7 @@ def _plain(node: yaml.Node) -> Any:
 
 _SECTIONS = {"workload": Workload, "stop": Stop, "router": Router, "driver": Driver,
              "client": Client, "fault": Fault, "sink": Sink, "limits": Limits}
-_TOP = {"name", "topologies", "trials", "max_loss", *_SECTIONS}
+_TOP = {"name", "topologies", "trials", "max_loss", "matrix", "exclude", *_SECTIONS}
 
 
 def _build(data: Any, where: _Where) -> Scenario:
@@ -187,6 +198,7 @@ def _build(data: Any, where: _Where) -> Scenario:
         raise UserError(f"{where.of()}: a scenario must be a mapping with keys "
                         f"{', '.join(sorted(_TOP))}.")
     _check_keys(data, _TOP, where)
+    axes, exclude = matrix.parse_matrix(data, where.of)
     sections = {name: _section(cls, data.get(name), where, name)
                 for name, cls in _SECTIONS.items()}
     topologies = data.get("topologies", list(TOPOLOGIES))
@@ -197,9 +209,13 @@ def _build(data: Any, where: _Where) -> Scenario:
         topologies=tuple(topologies) if isinstance(topologies, list) else topologies,
         trials=data.get("trials", 3),
         max_loss=data.get("max_loss"),
+        matrix=tuple(axes.items()),
+        exclude=tuple(tuple(entry.items()) for entry in exclude),
         **sections,
     )
     _validate(scenario, where)
+    if scenario.matrix or scenario.exclude:  # cells are built without a matrix: no recursion
+        matrix.expand(scenario, axes, exclude, where.of)
     return scenario
 
 

@@ -34,7 +34,7 @@ def test_where_lost_picks_the_hop_pair_with_the_biggest_gap() -> None:
 def test_summary_counts_trials_that_lost() -> None:
     direct = dataclasses.replace(BASE, topology="direct-tcp", achieved_rate=3000.0)
     cells = summarize([BASE, LOSSY, direct])
-    assert [c.cell for c in cells] == ["firelens/builtin/ecs", "direct-tcp/builtin/ecs"]
+    assert [c.label for c in cells] == ["firelens/builtin/ecs", "direct-tcp/builtin/ecs"]
     fire = cells[0]
     assert (fire.trials, fire.trials_with_loss, fire.lost_mean, fire.lost_min, fire.lost_max) == (
         2, 1, 50.0, 0, 100)
@@ -66,4 +66,4 @@ def test_terminal_report_shows_lost_ranges() -> None:
     console = Console(record=True, width=250)
     print_report(console, [BASE, LOSSY])
     text = console.export_text()
-    assert "900-999" in text and "app->router_in" in text and "1/2" in text
+    assert "900-999" in text and "app->router_in" in text and "1/2 (9%-91%)" in text

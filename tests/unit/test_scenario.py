@@ -58,8 +58,8 @@ def test_rate_max_means_unthrottled(tmp_path: Path) -> None:
      "sequence, stop_timeout."),
     ("trials: 0\n", "scenario.yaml:1: 'trials' must be a whole number >= 1, got 0."),
     ("toplogies: [firelens]\n", "scenario.yaml:1: unknown key 'toplogies'. Allowed here: "
-     "client, driver, fault, limits, max_loss, name, router, sink, stop, topologies, trials, "
-     "workload."),
+     "client, driver, exclude, fault, limits, matrix, max_loss, name, router, sink, stop, "
+     "topologies, trials, workload."),
 ])
 def test_bad_scenario_names_file_line_and_allowed_values(tmp_path: Path, text: str,
                                                          message: str) -> None:

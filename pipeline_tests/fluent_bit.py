@@ -1,0 +1,121 @@
+"""Fluent Bit (and AWS for Fluent Bit): the config pipeline-tests renders for the router, and how
+to read the router's own counters.
+
+The rendered file is laid out the way ECS FireLens generates one (amazon-ecs-agent
+`firelensconfig_unix.go` through awslabs/go-config-generator-for-fluentd-and-fluentbit): the
+forward input on the unix socket, the forward input on 127.0.0.1, the record_modifier filter with
+the ECS metadata, the `@INCLUDE` of the user's file, then the outputs. pipeline-tests adds only
+what the experiment needs: the delivery knobs, the HTTP metrics server and the output to the sink.
+
+Precedence: the scenario's knobs come *before* the include, so whatever the user's file (or a
+preset) sets wins, as it would in production; the metrics server comes *after* it, because
+pipeline-tests cannot tell ready or count without it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+MAIN_FILE = "pipeline-tests.conf"  # never a name a user's file is likely to have
+SOCKET = "/var/run/fluent.sock"  # where FireLens puts it
+STORAGE_DIR = "/pt/storage"
+# Aliases name our plugins in /api/v1/metrics, apart from any plugin of the user's file.
+UNIX_ALIAS, TCP_ALIAS, SINK_ALIAS = "pt_unix", "pt_tcp", "pt_sink"
+# What FireLens adds with enable-ecs-log-metadata (the default); the values stand for one task.
+ECS_METADATA = (
+    ("ecs_cluster", "pipeline-tests"),
+    ("ecs_task_arn", "arn:aws:ecs:us-east-1:000000000000:task/pipeline-tests/"
+                     "0123456789abcdef0123456789abcdef"),
+    ("ecs_task_definition", "pipeline-tests:1"),
+)
+# FireLens names a container's tag `<container>-firelens-<task id>`; the direct-tcp app uses
+# `app`. One pattern catches both and leaves the router's own tags alone.
+APP_MATCH = "app*"
+
+
+@dataclass(frozen=True)
+class FluentBitConfig:
+    router_port: int
+    sink_port: int
+    metrics_port: int
+    flush: float  # [SERVICE] Flush, seconds
+    grace: float  # [SERVICE] Grace, whole seconds in Fluent Bit: rounded up
+    storage_type: str  # memory | filesystem
+    require_ack: bool
+    include: str | None  # in-container path of the user's file or preset; None: FireLens only
+
+
+def render(config: FluentBitConfig) -> str:
+    """The whole main config file, text only (no file system)."""
+    parts = [_header(), _service(config), _inputs(config), _ecs_filter()]
+    if config.include is not None:
+        parts.append(f"@INCLUDE {config.include}\n")
+    parts += [_metrics_service(config), _sink_output(config)]
+    return "\n".join(parts)
+
+
+def _header() -> str:
+    return ("# Rendered by pipeline-tests for one trial; edit the scenario, not this file.\n"
+            "# Laid out like the config ECS FireLens generates for Fluent Bit.\n")
+
+
+def _section(name: str, pairs: list[tuple[str, str]]) -> str:
+    return f"[{name}]\n" + "".join(f"    {key} {value}\n" for key, value in pairs)
+
+
+def _service(config: FluentBitConfig) -> str:
+    pairs = [("Flush", _seconds(config.flush)), ("Grace", str(math.ceil(config.grace))),
+             ("Log_Level", "info")]
+    if config.storage_type == "filesystem":
+        pairs.append(("storage.path", f"{STORAGE_DIR}/flb"))
+    return _section("SERVICE", pairs)
+
+
+def _inputs(config: FluentBitConfig) -> str:
+    storage = [("storage.type", config.storage_type)]
+    unix = _section("INPUT", [("Name", "forward"), ("Alias", UNIX_ALIAS),
+                              ("unix_path", SOCKET), *storage])
+    tcp = _section("INPUT", [("Name", "forward"), ("Alias", TCP_ALIAS),
+                             ("Listen", "127.0.0.1"), ("Port", str(config.router_port)),
+                             *storage])
+    return f"{unix}\n{tcp}"
+
+
+def _ecs_filter() -> str:
+    records = [("Record", f"{key} {value}") for key, value in ECS_METADATA]
+    return _section("FILTER", [("Name", "record_modifier"), ("Match", "*"), *records])
+
+
+def _metrics_service(config: FluentBitConfig) -> str:
+    return _section("SERVICE", [("HTTP_Server", "On"), ("HTTP_Listen", "127.0.0.1"),
+                                ("HTTP_Port", str(config.metrics_port))])
+
+
+def _sink_output(config: FluentBitConfig) -> str:
+    return _section("OUTPUT", [
+        ("Name", "forward"), ("Alias", SINK_ALIAS), ("Match", APP_MATCH),
+        ("Host", "127.0.0.1"), ("Port", str(config.sink_port)),
+        ("Require_ack_response", "true" if config.require_ack else "false"),
+    ])
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g}"
+
+
+def counts(metrics: Mapping[str, Any]) -> tuple[int | None, int | None]:
+    """(records our inputs accepted, records our sink output delivered) from /api/v1/metrics.
+
+    `proc_records` counts records whose flush the output reported OK: with
+    Require_ack_response that is after the sink's ack.
+    """
+    inputs = metrics.get("input", {})
+    found = [inputs[name]["records"] for name in (UNIX_ALIAS, TCP_ALIAS)
+             if isinstance(inputs.get(name), Mapping) and "records" in inputs[name]]
+    received = sum(found) if found else None
+    sink = metrics.get("output", {}).get(SINK_ALIAS, {})
+    sent = sink.get("proc_records") if isinstance(sink, Mapping) else None
+    return received, sent

@@ -1,0 +1,82 @@
+"""One real trial per real router kind x topology, on the official image, with exact ledger
+identities. Skipped where the image is not present locally (no registry is reachable in some
+environments; `docker pull` it, or run with network access)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import docker
+import docker.errors
+import pytest
+
+from pipeline_tests import compose, routers
+from pipeline_tests.result import TrialResult
+from pipeline_tests.scenario import Router, Scenario, Stop, Workload
+from pipeline_tests.trial import TrialSpec, run_trial
+
+pytestmark = [pytest.mark.docker, pytest.mark.real_router]
+
+RATE, AFTER = 1000, 2.0
+
+
+def need_image(client: docker.DockerClient, router: Router) -> None:
+    image = routers.image_for(router)
+    try:
+        client.images.get(image)
+    except docker.errors.ImageNotFound:
+        pytest.skip(f"image {image} not present locally; run docker pull {image}")
+
+
+def trial(client: docker.DockerClient, image: str, tmp_path: Path, topology: str,
+          router: Router) -> TrialResult:
+    scenario = Scenario(topologies=(topology,), workload=Workload(rate=RATE), router=router,
+                        stop=Stop(sequence="ecs", after=AFTER, stop_timeout=10.0, drain=5.0),
+                        trials=1)
+    spec = TrialSpec(scenario, topology, 1, f"pt-test-{tmp_path.name[-20:]}".lower(),
+                     tmp_path / "trial", image)
+    result = run_trial(spec, client, lambda progress: None)
+    assert compose.leftovers(client, spec.project) == []
+    return result
+
+
+def assert_delivered_all(result: TrialResult) -> None:
+    assert result.emitted > 0
+    assert result.hops["sink"] == result.received_distinct <= result.emitted
+    assert result.lost == result.emitted - result.received_distinct
+    assert sum(last - first + 1 for _, first, last in result.lost_ranges) == result.lost
+    assert result.lost_before_stop + result.lost_after_stop == result.lost
+    assert result.duplicates == result.received_total - result.received_distinct
+    assert (result.foreign, result.unparsable, result.malformed_frames) == (0, 0, 0)
+    # A steady 1,000 lines/s is far below what any of these routers ingests.
+    assert (result.lost, result.app_exit_code, result.router_killed) == (0, 0, False)
+    # The router's own count, where its last metrics answer was settled (see routers._Poller).
+    assert result.hops["router_in"] in (None, result.emitted)
+
+
+@pytest.mark.parametrize("topology", ["firelens", "direct-tcp"])
+@pytest.mark.parametrize("kind", ["fluent-bit", "aws-for-fluent-bit", "fluentd"])
+def test_real_router_delivers_every_line(client: docker.DockerClient, image: str,
+                                         tmp_path: Path, kind: str, topology: str) -> None:
+    router = Router(kind=kind)
+    need_image(client, router)
+    result = trial(client, image, tmp_path, topology, router)
+    assert_delivered_all(result)
+    assert (result.router, result.topology) == (kind, topology)
+
+
+def test_fluent_bit_with_a_users_file_and_filesystem_storage(
+        client: docker.DockerClient, image: str, tmp_path: Path) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "fluent-bit.conf").write_text("[SERVICE]\n    Grace 3\n@INCLUDE extra.conf\n")
+    (mine / "extra.conf").write_text("[FILTER]\n    Name modify\n    Match *\n"
+                                     "    Add user_file included\n")
+    router = Router(kind="fluent-bit", config=str(mine / "fluent-bit.conf"),
+                    storage_type="filesystem")
+    need_image(client, router)
+    result = trial(client, image, tmp_path, "direct-tcp", router)
+    assert_delivered_all(result)
+    # Fluent Bit made its filesystem buffer under the trial's own directory.
+    assert (tmp_path / "trial" / "router" / "storage" / "flb").is_dir()
+    assert (mine / "fluent-bit.conf").read_text().startswith("[SERVICE]\n    Grace 3\n")

@@ -1,0 +1,325 @@
+"""Router kinds: the exact config each renders, what prepare writes, bad input, counters."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import docker.errors
+import pytest
+
+from pipeline_tests import fluent_bit, fluentd, routers
+from pipeline_tests.errors import UserError
+from pipeline_tests.scenario import Router
+
+PORTS = routers.RouterPorts(router=24224, sink=24225, metrics=2020)
+ARN = "arn:aws:ecs:us-east-1:000000000000:task/pipeline-tests/0123456789abcdef0123456789abcdef"
+
+FLUENT_BIT_HEAD = f"""\
+# Rendered by pipeline-tests for one trial; edit the scenario, not this file.
+# Laid out like the config ECS FireLens generates for Fluent Bit.
+
+[SERVICE]
+    Flush 1
+    Grace 5
+    Log_Level info
+
+[INPUT]
+    Name forward
+    Alias pt_unix
+    unix_path /var/run/fluent.sock
+    storage.type memory
+
+[INPUT]
+    Name forward
+    Alias pt_tcp
+    Listen 127.0.0.1
+    Port 24224
+    storage.type memory
+
+[FILTER]
+    Name record_modifier
+    Match *
+    Record ecs_cluster pipeline-tests
+    Record ecs_task_arn {ARN}
+    Record ecs_task_definition pipeline-tests:1
+"""
+FLUENT_BIT_TAIL = """
+[SERVICE]
+    HTTP_Server On
+    HTTP_Listen 127.0.0.1
+    HTTP_Port 2020
+
+[OUTPUT]
+    Name forward
+    Alias pt_sink
+    Match app*
+    Host 127.0.0.1
+    Port 24225
+    Require_ack_response true
+"""
+FLUENTD_HEAD = f"""\
+# Rendered by pipeline-tests for one trial; edit the scenario, not this file.
+# Laid out like the config ECS FireLens generates for Fluentd.
+
+<source>
+    @type unix
+    @id pt_unix
+    path /var/run/fluent.sock
+</source>
+
+<source>
+    @type forward
+    @id pt_tcp
+    bind 127.0.0.1
+    port 24224
+</source>
+
+<source>
+    @type monitor_agent
+    @id pt_monitor
+    bind 127.0.0.1
+    port 2020
+</source>
+
+<filter **>
+    @type record_transformer
+    <record>
+        ecs_cluster pipeline-tests
+        ecs_task_arn {ARN}
+        ecs_task_definition pipeline-tests:1
+    </record>
+</filter>
+"""
+FLUENTD_MEMORY_MATCH = """
+<match app**>
+    @type forward
+    @id pt_sink
+    require_ack_response true
+    <server>
+        host 127.0.0.1
+        port 24225
+    </server>
+    <buffer>
+        @type memory
+        flush_mode interval
+        flush_interval 1s
+        flush_at_shutdown true
+    </buffer>
+</match>
+"""
+USER_FLUENT_BIT = """\
+[SERVICE]
+    Grace 30
+@INCLUDE outputs.conf
+"""
+USER_FLUENTD = """\
+@include extra/*.conf
+<match other.**>
+  @type null
+  <buffer>
+    @type file
+    path /tmp/buf
+  </buffer>
+</match>
+"""
+
+
+def conf(tmp_path: Path, router: Router) -> str:
+    routers.prepare(router, tmp_path / "conf", PORTS)
+    name = fluentd.MAIN_FILE if router.kind == "fluentd" else fluent_bit.MAIN_FILE
+    return (tmp_path / "conf" / name).read_text()
+
+
+@pytest.mark.parametrize("kind", ["fluent-bit", "aws-for-fluent-bit"])
+def test_fluent_bit_firelens_preset_is_the_firelens_config_alone(tmp_path: Path, kind: str) -> None:
+    assert conf(tmp_path, Router(kind=kind)) == FLUENT_BIT_HEAD + FLUENT_BIT_TAIL
+
+
+def test_fluent_bit_minimize_log_loss_includes_the_shipped_preset(tmp_path: Path) -> None:
+    text = conf(tmp_path, Router(kind="fluent-bit", preset="minimize-log-loss"))
+    assert text == (FLUENT_BIT_HEAD + "\n@INCLUDE /pt/user/minimize-log-loss.conf\n"
+                    + FLUENT_BIT_TAIL)
+    preset = routers.PRESETS_DIR / "fluent-bit" / "minimize-log-loss.conf"
+    assert "[SERVICE]\n    Flush 1\n    Grace 30\n" in preset.read_text()
+
+
+def test_aws_minimize_log_loss_includes_the_images_own_copy(tmp_path: Path) -> None:
+    text = conf(tmp_path, Router(kind="aws-for-fluent-bit", preset="minimize-log-loss"))
+    assert "\n@INCLUDE /fluent-bit/configs/minimize-log-loss.conf\n" in text
+
+
+def test_fluent_bit_knobs_render_from_the_scenario(tmp_path: Path) -> None:
+    router = Router(kind="fluent-bit", flush_interval=0.5, grace=2.5,
+                    storage_type="filesystem", require_ack=False)
+    text = conf(tmp_path, router)
+    assert text.startswith(FLUENT_BIT_HEAD.split("[SERVICE]")[0] + "[SERVICE]\n"
+                           "    Flush 0.5\n    Grace 3\n    Log_Level info\n"
+                           "    storage.path /pt/storage/flb\n")
+    assert text.count("    storage.type filesystem\n") == 2
+    assert text.endswith("    Require_ack_response false\n")
+    assert (tmp_path / "storage").is_dir()
+
+
+def test_fluent_bit_user_file_is_referenced_not_copied(tmp_path: Path) -> None:
+    user_dir = tmp_path / "mine"
+    user_dir.mkdir()
+    (user_dir / "fluent-bit.conf").write_text(USER_FLUENT_BIT)
+    (user_dir / "outputs.conf").write_text("[OUTPUT]\n    Name null\n    Match *\n")
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in user_dir.iterdir()}
+    env = routers.prepare(Router(kind="fluent-bit", config=str(user_dir / "fluent-bit.conf")),
+                          tmp_path / "conf", PORTS)
+    text = (tmp_path / "conf" / fluent_bit.MAIN_FILE).read_text()
+    assert text == FLUENT_BIT_HEAD + "\n@INCLUDE /pt/user/fluent-bit.conf\n" + FLUENT_BIT_TAIL
+    assert env["PT_ROUTER_USER_DIR"] == str(user_dir.resolve())
+    assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in user_dir.iterdir()} == before
+    # Its relative @INCLUDE resolves beside the main file, where a link points into /pt/user.
+    links = {p.name: os.readlink(p) for p in (tmp_path / "conf").iterdir() if p.is_symlink()}
+    assert links == {"fluent-bit.conf": "/pt/user/fluent-bit.conf",
+                     "outputs.conf": "/pt/user/outputs.conf",
+                     "parsers.conf": "/fluent-bit/etc/parsers.conf"}
+
+
+def test_fluentd_firelens_preset(tmp_path: Path) -> None:
+    assert conf(tmp_path, Router(kind="fluentd")) == FLUENTD_HEAD + FLUENTD_MEMORY_MATCH
+
+
+def test_fluentd_user_file_with_its_own_include_and_buffer(tmp_path: Path) -> None:
+    user = tmp_path / "mine" / "fluent.conf"
+    user.parent.mkdir()
+    user.write_text(USER_FLUENTD)
+    router = Router(kind="fluentd", config=str(user), buffer_type="file", flush_interval=5.0,
+                    flush_at_shutdown=False, require_ack=False)
+    text = conf(tmp_path, router)
+    assert text == FLUENTD_HEAD + "\n@include /pt/user/fluent.conf\n" + """
+<match app**>
+    @type forward
+    @id pt_sink
+    require_ack_response false
+    <server>
+        host 127.0.0.1
+        port 24225
+    </server>
+    <buffer>
+        @type file
+        path /pt/storage/buffer
+        flush_mode interval
+        flush_interval 5s
+        flush_at_shutdown false
+    </buffer>
+</match>
+"""
+    assert user.read_text() == USER_FLUENTD
+    assert [p.name for p in (tmp_path / "conf").iterdir()] == ["fluent.conf"]
+
+
+def test_prepare_returns_the_compose_variables(tmp_path: Path) -> None:
+    env = routers.prepare(Router(kind="fluentd", image="my/fluentd:1"), tmp_path / "c", PORTS)
+    assert env == {"PT_ROUTER_IMAGE": "my/fluentd:1",
+                   "PT_ROUTER_CONF": str((tmp_path / "c").resolve()),
+                   "PT_ROUTER_USER_DIR": str(routers.PRESETS_DIR / "fluentd"),
+                   "PT_ROUTER_STORAGE": str((tmp_path / "storage").resolve())}
+    assert routers.prepare(Router(), tmp_path / "b", PORTS) == {}
+
+
+def test_every_kind_has_a_compose_file_and_a_default_image() -> None:
+    compose_dir = routers.PRESETS_DIR.parent.parent / "compose"
+    for kind in routers.KINDS:
+        assert (compose_dir / f"router-{kind}.yaml").is_file()
+        text = (compose_dir / f"router-{kind}.yaml").read_text()
+        assert kind == "builtin" or f"${{PT_ROUTER_IMAGE:-{routers.DEFAULT_IMAGES[kind]}}}" in text
+
+
+@pytest.mark.parametrize("router, words", [
+    (Router(kind="fluent-bit", config="/nonexistent/fb.conf"),
+     r"config file /nonexistent/fb\.conf \(router\.config\) does not exist"),
+    (Router(kind="fluentd", preset="minimize-log-loss"), "Unknown preset 'minimize-log-loss'"),
+    (Router(kind="fluent-bit", config="/etc/hostname", preset="firelens"), "Give one"),
+])
+def test_bad_router_input(tmp_path: Path, router: Router, words: str) -> None:
+    with pytest.raises(UserError, match=words):
+        routers.prepare(router, tmp_path / "conf", PORTS)
+
+
+def test_a_directory_is_not_a_config_file(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="is not a readable file"):
+        routers.prepare(Router(kind="fluentd", config=str(tmp_path)), tmp_path / "c", PORTS)
+
+
+def test_counts_from_fluent_bit_metrics() -> None:
+    metrics = {"input": {"pt_unix": {"records": 7}, "pt_tcp": {"records": 5},
+                         "tail.0": {"records": 100}},
+               "output": {"pt_sink": {"proc_records": 11}, "null.0": {"proc_records": 99}}}
+    assert fluent_bit.counts(metrics) == (12, 11)
+    assert fluent_bit.counts({}) == (None, None)
+
+
+def test_counts_from_fluentd_monitor_agent() -> None:
+    plugins = {"plugins": [
+        {"plugin_id": "pt_unix", "plugin_category": "input", "emit_records": 3},
+        {"plugin_id": "pt_tcp", "plugin_category": "input", "emit_records": 4},
+        {"plugin_id": "pt_sink", "plugin_category": "output", "emit_records": 7},
+    ]}
+    assert fluentd.counts(plugins) == (7, None)
+    assert fluentd.counts({"plugins": [{"plugin_id": "pt_unix"}]}) == (None, None)
+
+
+def test_counters_read_the_last_polled_answer(tmp_path: Path) -> None:
+    metrics = '{"input": {"pt_tcp": {"records": 9}}, "output": {"pt_sink": {"proc_records": 8}}}'
+    (tmp_path / "router-metrics.json").write_text(f'{{"metrics": {metrics}, "settled": true}}')
+    got = routers.counters(Router(kind="fluent-bit"), tmp_path, PORTS)
+    assert got == routers.RouterCounters(received=9, sent=8)
+    # An answer that may be a second old says nothing rather than something wrong.
+    (tmp_path / "router-metrics.json").write_text(f'{{"metrics": {metrics}, "settled": false}}')
+    assert routers.counters(Router(kind="fluent-bit"), tmp_path, PORTS) == \
+        routers.RouterCounters(None, None)
+    assert routers.counters(Router(kind="fluentd"), tmp_path / "x", PORTS) == \
+        routers.RouterCounters(None, None)
+
+
+class FakeImages:
+    def __init__(self, present: dict[str, Any], pull_error: bool = False) -> None:
+        self.present, self.pull_error, self.pulled = present, pull_error, []
+
+    def get(self, name: str) -> Any:
+        if name not in self.present:
+            raise docker.errors.ImageNotFound(name)
+        return self.present[name]
+
+    def pull(self, repo: str, tag: str) -> None:
+        self.pulled.append((repo, tag))
+        if self.pull_error:
+            raise docker.errors.APIError("no route", explanation="registry unreachable")
+
+
+def test_ensure_image_names_the_pull_command() -> None:
+    client: Any = SimpleNamespace(images=FakeImages({}))
+    with pytest.raises(UserError, match=r"Run `docker pull fluent/fluent-bit:5\.1\.1`"):
+        routers.ensure_image(client, Router(kind="fluent-bit"), pull=False)
+    client.images.present["my/fb:2"] = object()
+    assert routers.ensure_image(client, Router(kind="fluent-bit", image="my/fb:2"), False) \
+        == "my/fb:2"
+
+
+def test_ensure_image_pulls_when_asked() -> None:
+    images = FakeImages({}, pull_error=True)
+    client: Any = SimpleNamespace(images=images)
+    with pytest.raises(UserError, match="registry unreachable"):
+        routers.ensure_image(client, Router(kind="aws-for-fluent-bit"), pull=True)
+    assert images.pulled == [("public.ecr.aws/aws-observability/aws-for-fluent-bit", "3.4.14")]
+
+
+def test_describe_kinds() -> None:
+    present = {"fluent/fluent-bit:5.1.1": SimpleNamespace(labels={}),
+               "pipeline-tests/fixture:latest": SimpleNamespace(
+                   labels={"org.opencontainers.image.version": "abc"})}
+    client: Any = SimpleNamespace(images=FakeImages(present))
+    assert routers.describe_kinds(client) == [
+        ("builtin", "pipeline-tests/fixture:latest", "abc"),
+        ("fluent-bit", "fluent/fluent-bit:5.1.1", "5.1.1"),
+        ("aws-for-fluent-bit", "public.ecr.aws/aws-observability/aws-for-fluent-bit:3.4.14",
+         None),
+        ("fluentd", "fluent/fluentd:v1.19-debian-1", None),
+    ]
