@@ -59,13 +59,17 @@ def _flag(value: bool) -> str:
 def variables(s: Scenario, *, image: str, line_run_id: str, trial_dir: Path, sock_dir: Path,
               ports: RouterPorts) -> dict[str, str]:
     """The `${PT_*}` variables the Compose files read, from the scenario (strings only)."""
-    none_count = -(-s.stop.after_lines // s.workload.streams) if s.stop.after_lines else 0
+    streams, rate = s.workload.streams, s.workload.rate
+    # `none` runs to completion: a line count when one is known, so the count is exact.
+    count = -(-s.stop.after_lines // streams) if s.stop.after_lines else (
+        round(rate * s.stop.after / streams) if rate else 0)
+    duration = 0 if count else s.stop.after
     env = {
         "PT_IMAGE": image, "PT_RUN_ID": line_run_id, "PT_RATE": str(s.workload.rate or "max"),
         "PT_LINE_SIZE": str(s.workload.line_size), "PT_STREAMS": str(s.workload.streams),
         # Only `none` lets the app finish by itself; every other sequence stops it.
-        "PT_DURATION": str(s.stop.after if s.stop.sequence == "none" else 0),
-        "PT_COUNT": str(none_count if s.stop.sequence == "none" else 0),
+        "PT_DURATION": str(duration if s.stop.sequence == "none" else 0),
+        "PT_COUNT": str(count if s.stop.sequence == "none" else 0),
         "PT_APP_STATE": str(trial_dir / "app"), "PT_ROUTER_STATE": str(trial_dir / "router"),
         "PT_SOCK_DIR": str(sock_dir), "PT_ROUTER_PORT": str(ports.router),
         "PT_SINK_PORT": str(ports.sink), "PT_METRICS_PORT": str(ports.metrics),

@@ -1,13 +1,17 @@
 """Integration tests run on the real Docker engine with the real fixture image."""
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import docker
 import pytest
 
-from pipeline_tests import engine, images
+from pipeline_tests import compose, engine, images
 from pipeline_tests.errors import UserError
+from pipeline_tests.result import TrialResult
+from pipeline_tests.scenario import Scenario
+from pipeline_tests.trial import TrialSpec, run_trial
 
 
 @pytest.fixture(scope="session")
@@ -25,3 +29,32 @@ def client() -> Iterator[docker.DockerClient]:
 @pytest.fixture(scope="session")
 def image(client: docker.DockerClient) -> str:
     return images.fixture_image(client, build=True)
+
+
+def assert_identities(result: TrialResult) -> None:
+    """What every trial must satisfy, whatever it lost."""
+    assert result.emitted > 0
+    # Received ids are a subset of emitted ids, counted by id, not by total.
+    assert result.hops["sink"] == result.received_distinct <= result.emitted
+    assert result.lost == result.emitted - result.received_distinct
+    assert sum(last - first + 1 for _, first, last in result.lost_ranges) == result.lost
+    assert result.lost_before_stop + result.lost_after_stop == result.lost
+    assert result.duplicates == result.received_total - result.received_distinct
+    assert (result.foreign, result.unparsable, result.malformed_frames) == (0, 0, 0)
+
+
+TrialRunner = Callable[[str, Scenario], TrialResult]
+
+
+@pytest.fixture
+def run_one(client: docker.DockerClient, image: str, tmp_path: Path) -> TrialRunner:
+    """Runs one real trial of (topology, scenario), checks the identities and that nothing of
+    the trial's Compose project survives it."""
+    def runner(topology: str, scenario: Scenario) -> TrialResult:
+        spec = TrialSpec(scenario, topology, 1, f"pt-test-{tmp_path.name[-20:]}".lower(),
+                         tmp_path / "trial", image)
+        result = run_trial(spec, client, lambda progress: None)
+        assert compose.leftovers(client, spec.project) == []
+        assert_identities(result)
+        return result
+    return runner

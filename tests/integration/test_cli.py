@@ -35,11 +35,11 @@ def test_short_default_comparison(client: docker.DockerClient, image: str,
     data = json.loads((run_dir / "results.json").read_text())
     assert [(t["topology"], t["stop"], t["lost"]) for t in data["trials"]] == [
         ("firelens", "ecs", 0), ("direct-tcp", "ecs", 0)]
-    assert [c["cell"] for c in data["cells"]] == ["firelens/builtin/ecs", "direct-tcp/builtin/ecs"]
+    assert [c["label"] for c in data["cells"]] == ["firelens/builtin/ecs", "direct-tcp/builtin/ecs"]
     for t in data["trials"]:
         assert t["emitted"] == t["received_distinct"] > 0
         assert set(t["latency_ms"]) == {"p50", "p99"}
-    assert "Per topology" in done.stdout and "firelens/builtin/ecs" in done.stdout
+    assert "Per cell" in done.stdout and "firelens/builtin/ecs" in done.stdout
     assert run_containers(client, f"pt-{run_dir.name}") == []
 
 
