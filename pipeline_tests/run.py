@@ -131,8 +131,11 @@ def _trials(todo: list[PlannedTrial], client: docker.DockerClient, bars: Progres
         result = run_trial(spec, client, show)
         if header["scenario"].get("matrix"):
             result = dataclasses.replace(result, cell=planned.cell.label)
-        bars.update(task, completed=spec.scenario.stop.after,
-                    detail=f"done: lost {result.lost:,} of {result.emitted:,}")
+        summary = f"done: lost {result.lost:,} of {result.emitted:,}"
+        bars.update(task, completed=spec.scenario.stop.after, detail=summary)
+        if not bars.console.is_terminal:  # a CI log gets a line per trial instead of live bars
+            bars.console.print(f"{label} #{spec.trial} {summary} "
+                               f"({_eta(started, done + 1, len(todo)) or 'last trial'})")
         save_result(result, spec.directory)
         results.append(result)
         report.write_results(results_path, header, results)

@@ -88,3 +88,30 @@ def test_no_docker_daemon_is_a_clear_error(tmp_path: Path) -> None:
     assert "Traceback" not in done.stdout + done.stderr
     assert "Docker" in done.stdout
     assert list(tmp_path.iterdir()) == []
+
+
+def test_resume_runs_only_the_unfinished_trials(client: docker.DockerClient, image: str,
+                                                tmp_path: Path) -> None:
+    args = ["run", "--topology", "direct-tcp", "--trials", "3", "--stop-after", "2",
+            "--rate", "500", "--out", str(tmp_path)]
+    proc = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not list(tmp_path.glob("*/*/result.json")):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out + err
+    (run_dir,) = tmp_path.iterdir()
+    before = json.loads((run_dir / "results.json").read_text())["trials"]
+    assert 1 <= len(before) < 3
+    done = pt(*args, "--resume", run_dir.name)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"{3 - len(before)} to run" in done.stdout
+    after = json.loads((run_dir / "results.json").read_text())["trials"]
+    assert sorted(t["trial"] for t in after) == [1, 2, 3]
+    # Finished trials are reused as they were, not run again.
+    assert [t["line_run_id"] for t in after[:len(before)]] == [t["line_run_id"] for t in before]
+    changed = pt(*args[:-2], "--trials", "4", "--out", str(tmp_path), "--resume", run_dir.name)
+    assert changed.returncode == 2
+    assert "trials: was 3, now 4" in " ".join(changed.stdout.split())
