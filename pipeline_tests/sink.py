@@ -140,7 +140,11 @@ class Sink:
                 _clear_unix_path(config.unix_path)
             http_port = held[1].getsockname()[1] if len(held) > 1 else None
             sink = cls(config, held[0].getsockname()[1], http_port)
-            sink._spawn()
+            try:
+                sink._spawn()
+            except BaseException:  # Ctrl-C while starting must not leave workers behind
+                sink._kill()
+                raise
         finally:
             for sock in held:
                 sock.close()

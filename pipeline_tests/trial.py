@@ -17,7 +17,7 @@ import socket
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,30 +92,25 @@ def run_trial(spec: TrialSpec, client: docker.DockerClient,
               on_progress: Callable[[Progress], None]) -> TrialResult:
     for sub in ("app", "router"):
         (spec.directory / sub).mkdir(parents=True, exist_ok=True)
-    # A unix socket path must stay under 108 bytes, so it lives in a short temp dir.
-    sock_dir = Path(tempfile.mkdtemp(prefix="pt-sock-"))
-    sock_dir.chmod(0o755)
-    line_run_id = line.new_run_id()
-    slow = spec.scenario.sink
-    sink = Sink.start(SinkConfig(run_id=line_run_id, port=0, ack_delay=slow.ack_delay,
-                                 read_delay=slow.read_delay))
+    cleanup = ExitStack()  # undone in reverse: containers, then the sink, then the socket dir
     try:
+        # A unix socket path must stay under 108 bytes, so it lives in a short temp dir.
+        sock_dir = Path(tempfile.mkdtemp(prefix="pt-sock-"))
+        cleanup.callback(shutil.rmtree, sock_dir, ignore_errors=True)
+        sock_dir.chmod(0o755)
+        line_run_id, slow = line.new_run_id(), spec.scenario.sink
+        sink = cleanup.enter_context(Sink.start(SinkConfig(
+            run_id=line_run_id, port=0, ack_delay=slow.ack_delay, read_delay=slow.read_delay)))
         ports = routers.RouterPorts(router=free_port(), sink=sink.port, metrics=free_port())
         env = compose.variables(spec.scenario, image=spec.image, line_run_id=line_run_id,
                                 trial_dir=spec.directory, sock_dir=sock_dir, ports=ports)
         env.update(routers.prepare(spec.scenario.router, spec.directory / "router" / "conf", ports))
         project = compose.project_for(spec.project, spec.topology, spec.scenario, env)
-    except BaseException:
-        sink.stop()
-        shutil.rmtree(sock_dir, ignore_errors=True)
-        raise
-    try:
+        cleanup.callback(compose.down, project)
         return _run(spec, client, project, ports, sink, line_run_id, on_progress)
     finally:
         with _shielded():
-            sink.stop()
-            compose.down(project)
-            shutil.rmtree(sock_dir, ignore_errors=True)
+            cleanup.close()
 
 
 @contextmanager

@@ -92,6 +92,7 @@ def test_no_docker_daemon_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_resume_runs_only_the_unfinished_trials(client: docker.DockerClient, image: str,
                                                 tmp_path: Path) -> None:
+    socks_before = set(Path("/tmp").glob("pt-sock-*"))
     args = ["run", "--topology", "direct-tcp", "--trials", "3", "--stop-after", "2",
             "--rate", "500", "--out", str(tmp_path)]
     proc = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -115,3 +116,4 @@ def test_resume_runs_only_the_unfinished_trials(client: docker.DockerClient, ima
     changed = pt(*args[:-2], "--trials", "4", "--out", str(tmp_path), "--resume", run_dir.name)
     assert changed.returncode == 2
     assert "trials: was 3, now 4" in " ".join(changed.stdout.split())
+    assert set(Path("/tmp").glob("pt-sock-*")) == socks_before
