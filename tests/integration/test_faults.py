@@ -74,3 +74,12 @@ def test_router_first_stop_and_limits(run_one: TrialRunner, tmp_path: Path) -> N
     rendered = (tmp_path / "trial" / "compose.yaml").read_text()
     assert 'mem_limit: "268435456"' in rendered
     assert "soft: 1024" in rendered and "hard: 1024" in rendered
+
+
+def test_slow_destination_delays_but_at_least_once_delivers(run_one: TrialRunner) -> None:
+    result = run(run_one, "direct-tcp", **{
+        "workload.rate": 1000, "stop.sequence": "ecs", "stop.after": 2.0,
+        "sink.ack_delay": 0.3, "sink.read_delay": 0.01})
+    # The router waits for each late ack (well inside its 10 s ack timeout, so nothing is
+    # resent) and flushes the rest within its grace.
+    assert (result.lost, result.duplicates, result.router_killed) == (0, 0, False)
