@@ -43,8 +43,10 @@ def cli() -> None:
               help="Seconds of flooding before the stop sequence (default 10).")
 @click.option("--trials", type=click.IntRange(min=1), help="Trials per topology (default 3).")
 @click.option("--topology", multiple=True, help="firelens or direct-tcp; repeat for several.")
-@click.option("--stop", "stop_sequence", help="Stop sequence: ecs, all-at-once, kill, router-first, none.")
-@click.option("--router", help="Router kind: builtin (default), fluent-bit, aws-for-fluent-bit, fluentd.")
+@click.option("--stop", "stop_sequence",
+              help="Stop sequence: ecs, all-at-once, kill, router-first, none.")
+@click.option("--router",
+              help="Router kind: builtin (default), fluent-bit, aws-for-fluent-bit, fluentd.")
 @click.option("--max-loss", type=click.IntRange(min=0),
               help="Exit 1 when any trial loses more than N lines.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs"), show_default=True,
