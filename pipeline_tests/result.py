@@ -59,8 +59,14 @@ class TrialResult:
 
 
 def where_lost(hops: Mapping[str, int | None]) -> str:
-    """The hop pair that lost the most lines, skipping hops that do not count."""
-    known = [(name, hops[name]) for name in HOPS if hops.get(name) is not None]
+    """The hop pair that lost the most lines, skipping hops that do not count.
+
+    A router hop that counted fewer lines than the sink received missed some (a restarted or
+    killed router starts its counters again), so it cannot say where lines went and is skipped.
+    """
+    sink = hops.get("sink")
+    known = [(name, count) for name in HOPS if (count := hops.get(name)) is not None
+             and (name in ("app", "sink") or sink is None or count >= sink)]
     worst, label = 0, "none"
     for (a, count_a), (b, count_b) in zip(known, known[1:], strict=False):
         gap = (count_a or 0) - (count_b or 0)

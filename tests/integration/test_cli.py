@@ -117,3 +117,22 @@ def test_resume_runs_only_the_unfinished_trials(client: docker.DockerClient, ima
     assert changed.returncode == 2
     assert "trials: was 3, now 4" in " ".join(changed.stdout.split())
     assert set(Path("/tmp").glob("pt-sock-*")) == socks_before
+
+
+def test_missing_router_image_names_the_pull_and_pull_failure_is_clear(tmp_path: Path) -> None:
+    # A registry on a closed loopback port: the real pull path fails without leaving the machine.
+    image = "127.0.0.1:1/pipeline-tests/absent:1"
+    scenario = tmp_path / "absent.yaml"
+    scenario.write_text(f"router:\n  kind: fluent-bit\n  image: {image}\n")
+    out = tmp_path / "runs"
+    missing = pt("run", str(scenario), "--out", str(out))
+    assert missing.returncode == 2
+    assert (f"The fluent-bit router's image {image} is not present locally. "
+            f"Run `docker pull {image}` (or pass --pull)") in " ".join(missing.stdout.split())
+    failed = pt("run", str(scenario), "--out", str(out), "--pull")
+    assert failed.returncode == 2
+    text = " ".join(failed.stdout.split())
+    assert f"Pulling {image} failed (" in text
+    assert f"retry `docker pull {image}`" in text
+    assert "Traceback" not in missing.stdout + missing.stderr + failed.stdout + failed.stderr
+    assert not out.exists() or list(out.iterdir()) == []

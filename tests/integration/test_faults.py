@@ -1,6 +1,7 @@
 """The fault matrix on real Docker: faults that must lose lines do, configurations that must not
 lose lines do not, and every trial keeps the ledger identities."""
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -55,11 +56,16 @@ def test_non_blocking_driver_drops_instead_of_blocking(run_one: TrialRunner,
 
 
 @pytest.mark.parametrize("kind", ["router-restart", "router-kill"])
-def test_router_restart_and_kill_keep_exact_accounting(run_one: TrialRunner, kind: str) -> None:
+def test_router_restart_and_kill_keep_exact_accounting(run_one: TrialRunner, kind: str,
+                                                       tmp_path: Path) -> None:
     result = run(run_one, "direct-tcp", **{
         "workload.rate": 2000, "stop.sequence": "ecs", "stop.after": 3.0,
         "fault.kind": kind, "fault.at": 1.0})
     assert result.emitted >= 2000
+    # A restarted router goes on counting from where its first process left off.
+    state = json.loads((tmp_path / "trial" / "router" / "router.json").read_text())
+    assert state["starts"] == (2 if kind == "router-restart" else 1)
+    assert (result.lost == 0) == (result.lost_at == "none")
     if kind == "router-kill":
         # Lines the app handed to fluent-logger after the router died never arrive.
         assert result.lost >= 1

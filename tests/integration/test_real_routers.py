@@ -1,17 +1,17 @@
 """One real trial per real router kind x topology, on the official image, with exact ledger
-identities. Skipped where the image is not present locally (no registry is reachable in some
-environments; `docker pull` it, or run with network access)."""
+identities. An absent image is pulled first; where that fails too (no registry reachable), the test
+skips with the pull's error and the `docker pull` to run."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import docker
-import docker.errors
 import pytest
 from conftest import TrialRunner
 
 from pipeline_tests import routers
+from pipeline_tests.errors import UserError
 from pipeline_tests.result import TrialResult
 from pipeline_tests.scenario import Router, Scenario, Stop, Workload
 
@@ -21,11 +21,10 @@ RATE, AFTER = 1000, 2.0
 
 
 def need_image(client: docker.DockerClient, router: Router) -> None:
-    image = routers.image_for(router)
     try:
-        client.images.get(image)
-    except docker.errors.ImageNotFound:
-        pytest.skip(f"image {image} not present locally; run docker pull {image}")
+        routers.ensure_image(client, router, pull=True)
+    except UserError as exc:
+        pytest.skip(f"image {routers.image_for(router)} absent and not pullable: {exc}")
 
 
 def scenario(topology: str, router: Router) -> Scenario:

@@ -31,6 +31,15 @@ def test_where_lost_picks_the_hop_pair_with_the_biggest_gap() -> None:
     assert where_lost({"app": 10, "router_in": 10, "router_out": 10, "sink": 10}) == "none"
 
 
+def test_where_lost_skips_a_router_hop_that_counted_less_than_the_sink() -> None:
+    # A restarted router's counters cover only its last process.
+    assert where_lost({"app": 1000, "router_in": 400, "router_out": 400, "sink": 1000}) == "none"
+    assert where_lost({"app": 1000, "router_in": 400, "router_out": 400, "sink": 990}) == \
+        "app->sink"
+    assert where_lost({"app": 1000, "router_in": 995, "router_out": 400, "sink": 990}) == \
+        "app->router_in"
+
+
 def test_summary_counts_trials_that_lost() -> None:
     direct = dataclasses.replace(BASE, topology="direct-tcp", achieved_rate=3000.0)
     cells = summarize([BASE, LOSSY, direct])

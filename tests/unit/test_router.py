@@ -66,9 +66,13 @@ class RouterProc:
         except (FileNotFoundError, json.JSONDecodeError):
             return {}
 
+    def ready(self) -> bool:
+        # The pid tells this process's state from what a previous one left in the directory.
+        return self.state().get("ready") is True and self.state().get("pid") == self.proc.pid
+
     def wait_ready(self) -> RouterProc:
-        _wait(lambda: self.state().get("ready") is True or self.proc.poll() is not None)
-        assert self.state().get("ready") is True, self.stderr_path.read_text()
+        _wait(lambda: self.ready() or self.proc.poll() is not None)
+        assert self.ready(), self.stderr_path.read_text()
         return self
 
     def wait_count(self, counter: str, value: int) -> None:
@@ -275,6 +279,21 @@ def test_at_least_once_waits_for_a_sink_that_starts_late(start: Callable) -> Non
         final = router.stop()
         assert _lines(late) == (N, N)
     assert _counts(final, "received", "acked", "dropped_at_exit", "sink_connects") == (N, N, 0, 1)
+
+
+def test_a_restarted_router_goes_on_from_its_previous_counters(sink: Sink,
+                                                                start: Callable) -> None:
+    first = start(sink.port)
+    _send_fluent_logger(first.state()["tcp_port"], range(100))
+    first.wait_count("acked", 100)
+    assert _counts(first.stop(), "received", "acked", "starts") == (100, 100, 1)
+    second = start(sink.port)
+    _send_fluent_logger(second.state()["tcp_port"], range(100, 150))
+    second.wait_count("acked", 150)
+    final = second.stop()
+    assert _lines(sink) == (150, 150)
+    assert _counts(final, "received", "acked", "dropped_at_exit", "connections", "starts") == \
+        (150, 150, 0, 2, 2)
 
 
 def test_at_most_once_counts_forwarded_only(sink: Sink, start: Callable) -> None:
