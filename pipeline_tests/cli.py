@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from rich.console import Console
 
 from pipeline_tests import engine, images, matrix, report, resume, routers, run, scenario
 from pipeline_tests.errors import UserError
+from pipeline_tests.result import TrialResult
 
 # Tables are wide: when output goes to a file or CI log, do not squeeze them to 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 200)
@@ -77,18 +79,46 @@ def run_command(scenario_file: Path | None, rate: Any, line_size: int | None,
     image = images.fixture_image(client, build=True, progress=console.print)
     started = time.monotonic()
     outcome = run.execute(chosen, out, client, image, console, resume=resume_id)
-    if outcome.results:
-        report.print_report(console, outcome.results)
-    console.print(f"results: {outcome.run_dir / 'results.json'} "
-                  f"({len(outcome.results)} trials, {time.monotonic() - started:.0f} s)")
+    _report(outcome.run_dir, outcome.header, outcome.results, chosen.max_loss,
+            f"{len(outcome.results)} trials, {time.monotonic() - started:.0f} s")
     if outcome.interrupted:
         console.print("[yellow]interrupted[/]: finished trials are kept above; "
                       "every container of the run was removed.")
         sys.exit(130)
-    failing = report.over_max_loss(outcome.results, chosen.max_loss)
+    _verdict(outcome.results, chosen.max_loss)
+
+
+@cli.command(name="report")
+@click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--max-loss", type=click.IntRange(min=0),
+              help="Exit 1 when any trial lost more than N lines (default: the run's own).")
+def report_command(run_dir: Path, max_loss: int | None) -> None:
+    """Show a finished (or interrupted) run again and rewrite its report.html and junit.xml."""
+    header = resume.stored_header(run_dir)
+    results = resume.stored_results(run_dir, header)
+    chosen = header["scenario"].get("max_loss") if max_loss is None else max_loss
+    _report(run_dir, header, results, chosen, f"{len(results)} trials")
+    _verdict(results, chosen)
+
+
+def _report(run_dir: Path, header: dict[str, Any], results: Sequence[TrialResult],
+            max_loss: int | None, summary: str) -> None:
+    # Imported here: matplotlib takes a second to load, and only a report needs it.
+    from pipeline_tests.report_html import write_html
+    from pipeline_tests.report_junit import write_junit
+
+    if results:
+        report.print_report(console, results)
+    write_html(run_dir / "report.html", header, results, max_loss)
+    write_junit(run_dir / "junit.xml", header.get("run_id", run_dir.name), results, max_loss)
+    console.print(f"results: {run_dir / 'results.json'} ({summary}); "
+                  f"report: {run_dir / 'report.html'}, {run_dir / 'junit.xml'}", highlight=False)
+
+
+def _verdict(results: Sequence[TrialResult], max_loss: int | None) -> None:
+    failing = report.over_max_loss(results, max_loss)
     if failing:
-        console.print(f"[red]FAIL[/]: lost more than {chosen.max_loss} lines in: "
-                      f"{', '.join(failing)}")
+        console.print(f"[red]FAIL[/]: lost more than {max_loss} lines in: {', '.join(failing)}")
         sys.exit(1)
 
 

@@ -17,12 +17,12 @@ from pipeline_tests.stats import CellStats, lost_pct, summarize_cells
 SHOWN_RANGES = 3
 
 
-def _cell(result: TrialResult) -> str:
+def cell_of(result: TrialResult) -> str:
     return result.cell or f"{result.topology}/{result.router}/{result.stop}"
 
 
 def summarize(results: Sequence[TrialResult]) -> list[CellStats]:
-    return summarize_cells(results, _cell)
+    return summarize_cells(results, cell_of)
 
 
 def _ranges(result: TrialResult) -> str:
@@ -43,7 +43,7 @@ def trial_table(results: Sequence[TrialResult]) -> Table:
         table.add_column(name, justify="left" if name in ("cell", "lost ranges", "lost at")
                          else "right", no_wrap=name != "lost ranges")
     for r in results:
-        table.add_row(_cell(r), str(r.trial), f"{r.emitted:,}", f"{r.received_distinct:,}",
+        table.add_row(cell_of(r), str(r.trial), f"{r.emitted:,}", f"{r.received_distinct:,}",
                       f"[red]{r.lost:,}[/]" if r.lost else "0", f"{lost_pct(r):.2f}",
                       str(r.duplicates), str(r.reordered), _ranges(r),
                       f"{r.lost_after_stop:,}",
@@ -86,4 +86,4 @@ def over_max_loss(results: Sequence[TrialResult], max_loss: int | None) -> list[
     """Cells where some trial lost more than `max_loss` lines (the regression verdict)."""
     if max_loss is None:
         return []
-    return sorted({_cell(r) for r in results if r.lost > max_loss})
+    return sorted({cell_of(r) for r in results if r.lost > max_loss})

@@ -49,12 +49,16 @@ class TrialResult:
     router_killed: bool
     seconds: float
     cell: str = ""  # the matrix cell's label, e.g. "topology=firelens,stop.sequence=kill"
+    emitted_by_stream: tuple[int, ...] = ()  # per stream: lines emitted (they add up to emitted)
+    stop_seq: tuple[int, ...] = ()  # per stream: lines emitted when the stop came (-1: never)
 
     def as_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["lost_ranges"] = [list(r) for r in self.lost_ranges]
         data["latency_ms"] = {"p50": data.pop("latency_p50_ms"), "p99": data.pop("latency_p99_ms")}
         data["hops"] = dict(self.hops)
+        data["emitted_by_stream"] = list(self.emitted_by_stream)
+        data["stop_seq"] = list(self.stop_seq)
         return data
 
 
@@ -102,4 +106,5 @@ def build_result(*, topology: str, router: str, stop: str, trial: int, line_run_
         foreign=report.foreign, unparsable=report.unparsable, malformed_frames=malformed,
         app_exit_code=timeline.app_exit_code, app_killed=timeline.app_killed,
         router_killed=timeline.router_killed, seconds=round(seconds, 1),
+        emitted_by_stream=tuple(tally.emitted), stop_seq=tuple(tally.stop_seq),
     )

@@ -48,12 +48,22 @@ def stored_header(run_dir: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as err:
-        raise UserError(f"Cannot resume from {run_dir}: {path} is missing or unreadable "
-                        f"({err}). Nothing of that run can be trusted; start a new run.") from err
+        raise UserError(f"Cannot use the run in {run_dir}: {path} is missing or unreadable "
+                        f"({err}). Pass a run directory (runs/<run-id>/ under --out) that "
+                        "holds results.json, or start a new run.") from err
     if not isinstance(data, dict) or not isinstance(data.get("scenario"), dict):
-        raise UserError(f"Cannot resume from {run_dir}: {path} has no 'scenario'. "
+        raise UserError(f"Cannot use the run in {run_dir}: {path} has no 'scenario'. "
                         "Start a new run.")
     return data
+
+
+def stored_results(run_dir: Path, header: Mapping[str, Any]) -> list[TrialResult]:
+    """The finished trials listed in a results.json, in the order they ran."""
+    try:
+        return [load_result(trial) for trial in header.get("trials", [])]
+    except (ValueError, TypeError, AttributeError) as err:
+        raise UserError(f"Cannot use the run in {run_dir}: a trial in {run_dir / RESULTS} "
+                        f"is not readable ({err}). Start a new run.") from err
 
 
 def scenario_differences(stored: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
@@ -105,6 +115,8 @@ def load_result(data: Mapping[str, Any]) -> TrialResult:
     flat["latency_p50_ms"], flat["latency_p99_ms"] = latency.get("p50"), latency.get("p99")
     flat["lost_ranges"] = tuple(tuple(r) for r in flat.get("lost_ranges", ()))
     flat["hops"] = dict(flat.get("hops", {}))
+    for name in ("emitted_by_stream", "stop_seq"):
+        flat[name] = tuple(flat.get(name, ()))
     values = {}
     for field in dataclasses.fields(TrialResult):
         if field.name in flat:

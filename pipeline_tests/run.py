@@ -39,6 +39,7 @@ class PlannedTrial:
 @dataclass(frozen=True)
 class RunOutcome:
     run_dir: Path
+    header: dict[str, Any]  # results.json's run_id, started, machine and scenario
     results: tuple[TrialResult, ...]
     interrupted: bool
 
@@ -108,8 +109,8 @@ def execute(scenario: Scenario, out: Path, client: docker.DockerClient, image: s
         with sigterm_as_interrupt(), Progress(*columns, console=console) as bars:
             _trials(todo, client, bars, run_dir / "results.json", header, results)
     except KeyboardInterrupt:
-        return RunOutcome(run_dir, tuple(results), interrupted=True)
-    return RunOutcome(run_dir, tuple(results), interrupted=False)
+        return RunOutcome(run_dir, header, tuple(results), interrupted=True)
+    return RunOutcome(run_dir, header, tuple(results), interrupted=False)
 
 
 def _trials(todo: list[PlannedTrial], client: docker.DockerClient, bars: Progress,

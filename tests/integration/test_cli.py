@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import docker
@@ -41,6 +42,15 @@ def test_short_default_comparison(client: docker.DockerClient, image: str,
         assert set(t["latency_ms"]) == {"p50", "p99"}
     assert "Per cell" in done.stdout and "firelens/builtin/ecs" in done.stdout
     assert run_containers(client, f"pt-{run_dir.name}") == []
+    junit = ET.parse(run_dir / "junit.xml").getroot()
+    assert [(s.get("name"), s.get("tests"), s.get("failures"))
+            for s in junit.iter("testsuite")] == [("firelens/builtin/ecs", "1", "0"),
+                                                  ("direct-tcp/builtin/ecs", "1", "0")]
+    assert (run_dir / "report.html").read_text().count("<svg") == 2
+    # `report` shows the run again; a stricter --max-loss than it met cannot fail a 0-loss run.
+    again = pt("report", str(run_dir), "--max-loss", "0")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"report: {run_dir / 'report.html'}" in " ".join(again.stdout.split())
 
 
 def test_interrupted_run_removes_everything(client: docker.DockerClient, image: str,

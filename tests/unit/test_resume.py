@@ -118,13 +118,14 @@ def test_stored_header(tmp_path: Path) -> None:
     (tmp_path / "results.json").write_text('{"run_id": "r1"}')
     with pytest.raises(UserError) as caught:
         stored_header(tmp_path)
-    assert str(caught.value) == (f"Cannot resume from {tmp_path}: {tmp_path / 'results.json'} "
+    assert str(caught.value) == (f"Cannot use the run in {tmp_path}: {tmp_path / 'results.json'} "
                                  "has no 'scenario'. Start a new run.")
     (tmp_path / "results.json").unlink()
     with pytest.raises(UserError) as caught:
         stored_header(tmp_path)
     assert str(caught.value).startswith(
-        f"Cannot resume from {tmp_path}: {tmp_path / 'results.json'} is missing or unreadable (")
+        f"Cannot use the run in {tmp_path}: {tmp_path / 'results.json'} is missing or "
+        "unreadable (")
 
 
 def test_same_scenario_after_a_json_round_trip_has_no_differences(tmp_path: Path) -> None:
