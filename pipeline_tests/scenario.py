@@ -7,7 +7,7 @@ default; CLI flags override it through `with_overrides`, which returns a new Sce
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -269,6 +269,15 @@ def _validate(s: Scenario, where: _Where) -> None:
         if not ok:
             raise UserError(f"{where.of(*keys)}: {message}")
 
+    _validate_run(s, need)
+    _validate_parts(s, need)
+
+
+Need = Callable[[bool, tuple[str, ...], str], None]
+
+
+def _validate_run(s: Scenario, need: Need) -> None:
+    """What runs and for how long: topologies, trials, workload, stop."""
     need(isinstance(s.topologies, tuple) and len(s.topologies) > 0, ("topologies",),
          f"'topologies' must be a non-empty list of: {', '.join(TOPOLOGIES)}.")
     for topology in s.topologies:
@@ -290,6 +299,12 @@ def _validate(s: Scenario, where: _Where) -> None:
          f"unknown stop sequence '{s.stop.sequence}'. Allowed: {', '.join(STOP_SEQUENCES)}.")
     for key in ("after", "stop_timeout", "drain"):
         need(getattr(s.stop, key) > 0, ("stop", key), f"'stop.{key}' must be > 0 seconds.")
+    need(s.stop.after_lines is None or s.stop.after_lines >= 1, ("stop", "after_lines"),
+         f"'stop.after_lines' must be a whole number >= 1, got {s.stop.after_lines!r}.")
+
+
+def _validate_parts(s: Scenario, need: Need) -> None:
+    """The pipeline's parts: router, fault, sink, driver, client."""
     need(s.router.kind in ROUTERS, ("router", "kind"),
          f"unknown router '{s.router.kind}'. Allowed: {', '.join(ROUTERS)}.")
     need(s.router.flush_interval > 0 and s.router.grace >= 0, ("router",),
@@ -298,8 +313,6 @@ def _validate(s: Scenario, where: _Where) -> None:
          f"'router.storage_type' must be memory or filesystem, got '{s.router.storage_type}'.")
     need(s.router.buffer_type in ("memory", "file"), ("router", "buffer_type"),
          f"'router.buffer_type' must be memory or file, got '{s.router.buffer_type}'.")
-    need(s.stop.after_lines is None or s.stop.after_lines >= 1, ("stop", "after_lines"),
-         f"'stop.after_lines' must be a whole number >= 1, got {s.stop.after_lines!r}.")
     need(s.fault.kind in FAULTS, ("fault", "kind"),
          f"unknown fault '{s.fault.kind}'. Allowed: {', '.join(FAULTS)}.")
     need(s.fault.at >= 0 and s.fault.duration > 0, ("fault",),
