@@ -176,10 +176,14 @@ step_venv() {
         say "creating .venv"
         python3 -m venv .venv
     fi
-    # The console script exists only once the editable install has run.
-    if [ ! -x .venv/bin/pipeline-tests ] || [ ! -x .venv/bin/pytest ] || [ ! -x .venv/bin/ruff ]; then
+    # Install again whenever pyproject.toml changed since the last install (a pull that added a
+    # dependency), not only on a new venv.
+    local stamp=.venv/.pipeline-tests-deps wanted
+    wanted=$(sha256sum pyproject.toml | cut -d' ' -f1)
+    if [ ! -x .venv/bin/pipeline-tests ] || [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
         say "pip install -e '.[test]'"
         .venv/bin/pip install -q -e '.[test]'
+        echo "$wanted" > "$stamp"
     fi
 }
 
