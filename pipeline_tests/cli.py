@@ -49,6 +49,10 @@ def cli() -> None:
               help="Stop sequence: ecs, all-at-once, kill, router-first, none.")
 @click.option("--router",
               help="Router kind: builtin (default), fluent-bit, aws-for-fluent-bit, fluentd.")
+@click.option("--router-image", metavar="IMAGE[:TAG]",
+              help="The router's image instead of the kind's default (e.g. a newer tag).")
+@click.option("--router-config", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="Your Fluent Bit / Fluentd config file, included unchanged.")
 @click.option("--max-loss", type=click.IntRange(min=0),
               help="Exit 1 when any trial loses more than N lines.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs"), show_default=True,
@@ -59,14 +63,17 @@ def cli() -> None:
                    "finished trials are kept, the rest run.")
 def run_command(scenario_file: Path | None, rate: Any, line_size: int | None,
                 stop_after: float | None, trials: int | None, topology: tuple[str, ...],
-                stop_sequence: str | None, router: str | None, max_loss: int | None,
-                out: Path, pull: bool, resume_id: str | None) -> None:
+                stop_sequence: str | None, router: str | None, router_image: str | None,
+                router_config: Path | None, max_loss: int | None, out: Path, pull: bool,
+                resume_id: str | None) -> None:
     """Run SCENARIO_FILE (YAML), or the default FireLens vs direct-TCP comparison."""
     base = scenario.load(scenario_file) if scenario_file else scenario.Scenario()
     chosen = base.with_overrides(**{
         "workload.rate": rate, "workload.line_size": line_size, "stop.after": stop_after,
         "trials": trials, "topologies": list(topology), "stop.sequence": stop_sequence,
-        "router.kind": router, "max_loss": max_loss})
+        "router.kind": router, "router.image": router_image,
+        "router.config": str(router_config.resolve()) if router_config else None,
+        "max_loss": max_loss})
     if resume_id:
         resume.open_run(out, resume_id)  # a wrong id fails before anything is built
     client = engine.connect()

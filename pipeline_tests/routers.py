@@ -269,15 +269,15 @@ def ensure_image(client: docker.DockerClient, router: Router, pull: bool) -> str
         return image
     if not pull:
         raise UserError(f"The {router.kind} router's image {image} is not present locally. "
-                        f"Run `docker pull {image}` (or pass --pull), or set router.image to "
-                        "an image you have.")
+                        f"Run `docker pull {image}` (or pass --pull), or set router.image "
+                        "(--router-image) to an image you have.")
     repo, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "")
     try:
         client.images.pull(repo, tag=tag or "latest")
     except docker.errors.APIError as exc:
         raise UserError(f"Pulling {image} failed ({exc.explanation or exc}). Check that the "
                         f"registry is reachable and retry `docker pull {image}`, or set "
-                        "router.image to an image you have.") from None
+                        "router.image (--router-image) to an image you have.") from None
     return image
 
 

@@ -135,7 +135,10 @@ def test_missing_router_image_names_the_pull_and_pull_failure_is_clear(tmp_path:
     scenario = tmp_path / "absent.yaml"
     scenario.write_text(f"router:\n  kind: fluent-bit\n  image: {image}\n")
     out = tmp_path / "runs"
-    missing = pt("run", str(scenario), "--out", str(out))
+    config = tmp_path / "mine.conf"
+    config.write_text("[FILTER]\n    Name grep\n    Match *\n    Regex log pt:\n")
+    missing = pt("run", "--router", "fluent-bit", "--router-image", image,
+                 "--router-config", str(config), "--out", str(out))
     assert missing.returncode == 2
     assert (f"The fluent-bit router's image {image} is not present locally. "
             f"Run `docker pull {image}` (or pass --pull)") in " ".join(missing.stdout.split())
