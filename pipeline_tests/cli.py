@@ -44,7 +44,8 @@ def cli() -> None:
 @click.option("--stop-after", type=click.FloatRange(min=0, min_open=True),
               help="Seconds of flooding before the stop sequence (default 10).")
 @click.option("--trials", type=click.IntRange(min=1), help="Trials per topology (default 3).")
-@click.option("--topology", multiple=True, help="firelens or direct-tcp; repeat for several.")
+@click.option("--topology", multiple=True,
+              help="firelens, direct-tcp or direct-unix; repeat for several.")
 @click.option("--stop", "stop_sequence",
               help="Stop sequence: ecs, all-at-once, kill, router-first, none.")
 @click.option("--router",

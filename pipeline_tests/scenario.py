@@ -18,7 +18,8 @@ from pipeline_tests import matrix
 from pipeline_tests.errors import UserError
 from pipeline_tests.line import MAX_LINE_SIZE, MIN_LINE_SIZE
 
-TOPOLOGIES = ("firelens", "direct-tcp")
+TOPOLOGIES = ("firelens", "direct-tcp", "direct-unix")
+DEFAULT_TOPOLOGIES = ("firelens", "direct-tcp")  # the incident's comparison
 ROUTERS = ("builtin", "fluent-bit", "aws-for-fluent-bit", "fluentd")
 STOP_SEQUENCES = ("ecs", "all-at-once", "kill", "router-first", "none")
 FAULTS = ("none", "router-restart", "router-pause", "router-kill")
@@ -109,7 +110,7 @@ class Limits:
 @dataclass(frozen=True)
 class Scenario:
     name: str = "default"
-    topologies: tuple[str, ...] = TOPOLOGIES
+    topologies: tuple[str, ...] = DEFAULT_TOPOLOGIES
     workload: Workload = field(default_factory=Workload)
     stop: Stop = field(default_factory=Stop)
     router: Router = field(default_factory=Router)
@@ -201,7 +202,7 @@ def _build(data: Any, where: _Where) -> Scenario:
     axes, exclude = matrix.parse_matrix(data, where.of)
     sections = {name: _section(cls, data.get(name), where, name)
                 for name, cls in _SECTIONS.items()}
-    topologies = data.get("topologies", list(TOPOLOGIES))
+    topologies = data.get("topologies", list(DEFAULT_TOPOLOGIES))
     if isinstance(topologies, str):
         topologies = [topologies]
     scenario = Scenario(

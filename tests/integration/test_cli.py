@@ -81,7 +81,8 @@ def test_interrupted_run_removes_everything(client: docker.DockerClient, image: 
      "command line: unknown stop sequence 'gentle'. "
      "Allowed: ecs, all-at-once, kill, router-first, none."),
     (["run", "--topology", "carrier-pigeon"],
-     "command line: unknown topology 'carrier-pigeon'. Allowed: firelens, direct-tcp."),
+     "command line: unknown topology 'carrier-pigeon'. "
+     "Allowed: firelens, direct-tcp, direct-unix."),
     (["run", "no-such-scenario.yaml"], "Cannot read scenario file no-such-scenario.yaml"),
     (["sink", "--listen", "0.0.0.0:24224"], "must be a loopback HOST:PORT"),
 ])

@@ -8,7 +8,7 @@ from pipeline_tests.scenario import Scenario, Stop, Workload
 pytestmark = pytest.mark.docker
 
 
-@pytest.mark.parametrize("topology", ["firelens", "direct-tcp"])
+@pytest.mark.parametrize("topology", ["firelens", "direct-tcp", "direct-unix"])
 @pytest.mark.parametrize("sequence", ["ecs", "all-at-once", "kill", "none"])
 def test_trial_ledger_identities(run_one: TrialRunner, topology: str, sequence: str) -> None:
     scenario = Scenario(topologies=(topology,), workload=Workload(rate=2000),
