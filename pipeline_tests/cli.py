@@ -45,7 +45,7 @@ def cli() -> None:
               help="Seconds of flooding before the stop sequence (default 10).")
 @click.option("--trials", type=click.IntRange(min=1), help="Trials per topology (default 3).")
 @click.option("--topology", multiple=True,
-              help="firelens, direct-tcp or direct-unix; repeat for several.")
+              help="firelens, direct-tcp, direct-unix or file; repeat for several.")
 @click.option("--stop", "stop_sequence",
               help="Stop sequence: ecs, all-at-once, kill, router-first, none.")
 @click.option("--router",

@@ -23,7 +23,9 @@ MAIN_FILE = "pipeline-tests.conf"  # never a name a user's file is likely to hav
 SOCKET = "/var/run/fluent.sock"  # where FireLens puts it
 STORAGE_DIR = "/pt/storage"
 # Aliases name our plugins in /api/v1/metrics, apart from any plugin of the user's file.
-UNIX_ALIAS, TCP_ALIAS, SINK_ALIAS = "pt_unix", "pt_tcp", "pt_sink"
+UNIX_ALIAS, TCP_ALIAS, TAIL_ALIAS, SINK_ALIAS = "pt_unix", "pt_tcp", "pt_tail", "pt_sink"
+# A tail input must hold the longest line pipeline-tests writes (16 KiB), not skip or stall on it.
+TAIL_BUFFER = "32k"
 # What FireLens adds with enable-ecs-log-metadata (the default); the values stand for one task.
 ECS_METADATA = (
     ("ecs_cluster", "pipeline-tests"),
@@ -46,6 +48,7 @@ class FluentBitConfig:
     storage_type: str  # memory | filesystem
     require_ack: bool
     include: str | None  # in-container path of the user's file or preset; None: FireLens only
+    tail_path: str | None = None  # topology `file`: the app's log file, followed from its head
 
 
 def render(config: FluentBitConfig) -> str:
@@ -81,7 +84,14 @@ def _inputs(config: FluentBitConfig) -> str:
     tcp = _section("INPUT", [("Name", "forward"), ("Alias", TCP_ALIAS),
                              ("Listen", "127.0.0.1"), ("Port", str(config.router_port)),
                              *storage])
-    return f"{unix}\n{tcp}"
+    if config.tail_path is None:
+        return f"{unix}\n{tcp}"
+    tail = _section("INPUT", [("Name", "tail"), ("Alias", TAIL_ALIAS), ("Tag", "app"),
+                              ("Path", config.tail_path), ("Read_from_Head", "On"),
+                              ("Refresh_Interval", "1"),
+                              ("Buffer_Chunk_Size", TAIL_BUFFER),
+                              ("Buffer_Max_Size", TAIL_BUFFER), *storage])
+    return f"{unix}\n{tcp}\n{tail}"
 
 
 def _ecs_filter() -> str:
@@ -113,7 +123,7 @@ def counts(metrics: Mapping[str, Any]) -> tuple[int | None, int | None]:
     Require_ack_response that is after the sink's ack.
     """
     inputs = metrics.get("input", {})
-    found = [inputs[name]["records"] for name in (UNIX_ALIAS, TCP_ALIAS)
+    found = [inputs[name]["records"] for name in (UNIX_ALIAS, TCP_ALIAS, TAIL_ALIAS)
              if isinstance(inputs.get(name), Mapping) and "records" in inputs[name]]
     received = sum(found) if found else None
     sink = metrics.get("output", {}).get(SINK_ALIAS, {})

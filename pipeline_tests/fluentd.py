@@ -23,7 +23,8 @@ from pipeline_tests.fluent_bit import ECS_METADATA
 MAIN_FILE = "fluent.conf"
 SOCKET = "/var/run/fluent.sock"
 STORAGE_DIR = "/pt/storage"
-UNIX_ID, TCP_ID, MONITOR_ID, SINK_ID = "pt_unix", "pt_tcp", "pt_monitor", "pt_sink"
+UNIX_ID, TCP_ID, TAIL_ID, MONITOR_ID, SINK_ID = (
+    "pt_unix", "pt_tcp", "pt_tail", "pt_monitor", "pt_sink")
 # FireLens matches `<container>-firelens**`; the direct-tcp app tags `app`. Fluentd's own
 # `fluent.*` log events must not reach the sink, so no `**`.
 APP_MATCH = "app**"
@@ -39,6 +40,7 @@ class FluentdConfig:
     buffer_type: str  # memory | file
     require_ack: bool
     include: str | None  # in-container path of the user's file; None: FireLens only
+    tail_path: str | None = None  # topology `file`: the app's log file, followed from its head
 
 
 def render(config: FluentdConfig) -> str:
@@ -62,13 +64,22 @@ def _block(open_tag: str, lines: list[str], indent: str = "") -> str:
 
 
 def _sources(config: FluentdConfig) -> list[str]:
-    return [
+    sources = [
         _block("source", ["@type unix", f"@id {UNIX_ID}", f"path {SOCKET}"]),
         _block("source", ["@type forward", f"@id {TCP_ID}", "bind 127.0.0.1",
                           f"port {config.router_port}"]),
         _block("source", ["@type monitor_agent", f"@id {MONITOR_ID}", "bind 127.0.0.1",
                           f"port {config.metrics_port}"]),
     ]
+    if config.tail_path is not None:
+        # Each line as it is (parser `none`: the record's `message`), the sink reads the id.
+        parse = _block("parse", ["@type none"], "    ")
+        sources.append(
+            f"<source>\n    @type tail\n    @id {TAIL_ID}\n    path {config.tail_path}\n"
+            f"    pos_file {STORAGE_DIR}/app.log.pos\n    read_from_head true\n"
+            "    refresh_interval 1\n"
+            f"    tag app\n{parse}</source>\n")
+    return sources
 
 
 def _ecs_filter() -> str:
@@ -95,6 +106,6 @@ def counts(plugins: Mapping[str, Any]) -> tuple[int | None, int | None]:
     (its `emit_records` counts records put into its buffer), so `sent` stays unknown.
     """
     by_id = {p.get("plugin_id"): p for p in plugins.get("plugins", []) if isinstance(p, Mapping)}
-    found = [by_id[i]["emit_records"] for i in (UNIX_ID, TCP_ID)
+    found = [by_id[i]["emit_records"] for i in (UNIX_ID, TCP_ID, TAIL_ID)
              if isinstance(by_id.get(i, {}).get("emit_records"), int)]
     return (sum(found) if found else None), None

@@ -51,6 +51,7 @@ PRESETS: dict[str, dict[str, str | None]] = {
 _PRESET_DIRS = {"fluent-bit": "fluent-bit", "aws-for-fluent-bit": "fluent-bit",
                 "fluentd": "fluentd"}
 USER_DIR = "/pt/user"  # where the directory of the user's file is mounted, read-only
+TAIL_PATH = "/pt/logs/app.log"  # topology `file`: the app's log file (see compose/file.yaml)
 POLL_SECONDS = 0.1
 GONE_SECONDS = 30.0
 # Fluent Bit refreshes its metrics once a second; monitor_agent answers live.
@@ -78,21 +79,23 @@ def image_for(router: Router) -> str:
 
 # --- prepare ---------------------------------------------------------------------------------
 
-def prepare(router: Router, conf_dir: Path, ports: RouterPorts) -> dict[str, str]:
+def prepare(router: Router, conf_dir: Path, ports: RouterPorts,
+            topology: str = "firelens") -> dict[str, str]:
     """Write the router's config files into `conf_dir`; return extra Compose variables."""
     conf_dir.mkdir(parents=True, exist_ok=True)
     if router.kind == "builtin":
         return {}
     user_file = _user_file(router)
     include = _include_path(router, user_file)
+    tail = TAIL_PATH if topology == "file" else None
     user_dir = user_file.parent if user_file else PRESETS_DIR / _PRESET_DIRS[router.kind]
     storage = conf_dir.parent / "storage"
     storage.mkdir(parents=True, exist_ok=True)
     if router.kind == "fluentd":
-        text = fluentd.render(fluentd_config(router, ports, include))
+        text = fluentd.render(fluentd_config(router, ports, include, tail))
         (conf_dir / fluentd.MAIN_FILE).write_text(text)
     else:
-        text = fluent_bit.render(fluent_bit_config(router, ports, include))
+        text = fluent_bit.render(fluent_bit_config(router, ports, include, tail))
         (conf_dir / fluent_bit.MAIN_FILE).write_text(text)
         _link_siblings(conf_dir, user_dir)
     return {"PT_ROUTER_IMAGE": image_for(router), "PT_ROUTER_CONF": str(conf_dir.resolve()),
@@ -100,20 +103,21 @@ def prepare(router: Router, conf_dir: Path, ports: RouterPorts) -> dict[str, str
             "PT_ROUTER_STORAGE": str(storage.resolve())}
 
 
-def fluent_bit_config(router: Router, ports: RouterPorts,
-                      include: str | None) -> fluent_bit.FluentBitConfig:
+def fluent_bit_config(router: Router, ports: RouterPorts, include: str | None,
+                      tail: str | None = None) -> fluent_bit.FluentBitConfig:
     return fluent_bit.FluentBitConfig(
         router_port=ports.router, sink_port=ports.sink, metrics_port=ports.metrics,
         flush=router.flush_interval, grace=router.grace, storage_type=router.storage_type,
-        require_ack=router.require_ack, include=include)
+        require_ack=router.require_ack, include=include, tail_path=tail)
 
 
-def fluentd_config(router: Router, ports: RouterPorts,
-                   include: str | None) -> fluentd.FluentdConfig:
+def fluentd_config(router: Router, ports: RouterPorts, include: str | None,
+                   tail: str | None = None) -> fluentd.FluentdConfig:
     return fluentd.FluentdConfig(
         router_port=ports.router, sink_port=ports.sink, metrics_port=ports.metrics,
         flush_interval=router.flush_interval, flush_at_shutdown=router.flush_at_shutdown,
-        buffer_type=router.buffer_type, require_ack=router.require_ack, include=include)
+        buffer_type=router.buffer_type, require_ack=router.require_ack, include=include,
+        tail_path=tail)
 
 
 def _user_file(router: Router) -> Path | None:

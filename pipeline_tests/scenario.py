@@ -18,7 +18,7 @@ from pipeline_tests import matrix
 from pipeline_tests.errors import UserError
 from pipeline_tests.line import MAX_LINE_SIZE, MIN_LINE_SIZE
 
-TOPOLOGIES = ("firelens", "direct-tcp", "direct-unix")
+TOPOLOGIES = ("firelens", "direct-tcp", "direct-unix", "file")
 DEFAULT_TOPOLOGIES = ("firelens", "direct-tcp")  # the incident's comparison
 ROUTERS = ("builtin", "fluent-bit", "aws-for-fluent-bit", "fluentd")
 STOP_SEQUENCES = ("ecs", "all-at-once", "kill", "router-first", "none")

@@ -98,19 +98,33 @@ def run_trial(spec: TrialSpec, client: docker.DockerClient,
         sock_dir = Path(tempfile.mkdtemp(prefix="pt-sock-"))
         cleanup.callback(shutil.rmtree, sock_dir, ignore_errors=True)
         sock_dir.chmod(0o755)
+        if spec.topology == "file":
+            _log_dir(spec.directory, cleanup)
         line_run_id, slow = line.new_run_id(), spec.scenario.sink
         sink = cleanup.enter_context(Sink.start(SinkConfig(
             run_id=line_run_id, port=0, ack_delay=slow.ack_delay, read_delay=slow.read_delay)))
         ports = routers.RouterPorts(router=free_port(), sink=sink.port, metrics=free_port())
         env = compose.variables(spec.scenario, image=spec.image, line_run_id=line_run_id,
                                 trial_dir=spec.directory, sock_dir=sock_dir, ports=ports)
-        env.update(routers.prepare(spec.scenario.router, spec.directory / "router" / "conf", ports))
+        env.update(routers.prepare(spec.scenario.router, spec.directory / "router" / "conf",
+                                   ports, spec.topology))
         project = compose.project_for(spec.project, spec.topology, spec.scenario, env)
         cleanup.callback(compose.down, project)
         return _run(spec, client, project, ports, sink, line_run_id, on_progress)
     finally:
         with _shielded():
             cleanup.close()
+
+
+def _log_dir(trial_dir: Path, cleanup: ExitStack) -> None:
+    """The `file` topology's shared volume: on disk, not in /tmp (a flood at rate max writes
+    gigabytes), and removed with the trial as a task's volume is."""
+    logs = trial_dir / "logs"
+    logs.mkdir(exist_ok=True)
+    cleanup.callback(shutil.rmtree, logs, ignore_errors=True)
+    # There before the router starts, as a running app's log file is: a tail input follows it
+    # from the first line instead of waiting for its next directory scan.
+    (logs / Path(routers.TAIL_PATH).name).touch(0o644)
 
 
 @contextmanager

@@ -82,7 +82,7 @@ def test_interrupted_run_removes_everything(client: docker.DockerClient, image: 
      "Allowed: ecs, all-at-once, kill, router-first, none."),
     (["run", "--topology", "carrier-pigeon"],
      "command line: unknown topology 'carrier-pigeon'. "
-     "Allowed: firelens, direct-tcp, direct-unix."),
+     "Allowed: firelens, direct-tcp, direct-unix, file."),
     (["run", "no-such-scenario.yaml"], "Cannot read scenario file no-such-scenario.yaml"),
     (["sink", "--listen", "0.0.0.0:24224"], "must be a loopback HOST:PORT"),
 ])

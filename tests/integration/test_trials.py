@@ -1,5 +1,7 @@
 """One real trial per topology x stop sequence, with exact ledger identities."""
 
+from pathlib import Path
+
 import pytest
 from conftest import TrialRunner
 
@@ -8,9 +10,10 @@ from pipeline_tests.scenario import Scenario, Stop, Workload
 pytestmark = pytest.mark.docker
 
 
-@pytest.mark.parametrize("topology", ["firelens", "direct-tcp", "direct-unix"])
+@pytest.mark.parametrize("topology", ["firelens", "direct-tcp", "direct-unix", "file"])
 @pytest.mark.parametrize("sequence", ["ecs", "all-at-once", "kill", "none"])
-def test_trial_ledger_identities(run_one: TrialRunner, topology: str, sequence: str) -> None:
+def test_trial_ledger_identities(run_one: TrialRunner, topology: str, sequence: str,
+                                 tmp_path: Path) -> None:
     scenario = Scenario(topologies=(topology,), workload=Workload(rate=2000),
                         stop=Stop(sequence=sequence, after=2.0, stop_timeout=10.0, drain=5.0),
                         trials=1)
@@ -23,6 +26,8 @@ def test_trial_ledger_identities(run_one: TrialRunner, topology: str, sequence: 
         assert result.hops["router_in"] == result.emitted
     if sequence == "none":
         assert result.emitted == 4000
+    # The `file` topology's log volume goes with the trial, as a task's volume does.
+    assert not (tmp_path / "trial" / "logs").exists()
 
 
 def test_router_without_flush_at_shutdown_loses_its_buffer(run_one: TrialRunner) -> None:

@@ -116,7 +116,7 @@ def test_duration_ends_the_flood(tmp_path: Path) -> None:
     ("PT_RUN_ID", "xyz", "PT_RUN_ID must be 8 lowercase hex digits"),
     ("PT_STREAMS", "0", "PT_STREAMS must be a whole number from 1 to 1000, got '0'"),
     ("PT_LINE_SIZE", "10", "PT_LINE_SIZE must be a whole number from 51 to 16383, got '10'"),
-    ("PT_OUTPUT", "file", "PT_OUTPUT must be one of stdout, fluent, got 'file'"),
+    ("PT_OUTPUT", "syslog", "PT_OUTPUT must be one of stdout, file, fluent, got 'syslog'"),
     ("PT_DURATION", "-1", "PT_DURATION must be seconds"),
     ("PT_QUEUE_CIRCULAR", "true", "PT_QUEUE_CIRCULAR=true needs PT_SENDER=async"),
     ("PT_STATE_DIR", "/nonexistent/state", "PT_STATE_DIR=/nonexistent/state is not a writable"),

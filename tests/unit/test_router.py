@@ -296,6 +296,24 @@ def test_a_restarted_router_goes_on_from_its_previous_counters(sink: Sink,
         (150, 150, 0, 2, 2)
 
 
+def test_tail_input_reads_the_app_log_file_line_by_line(sink: Sink, start: Callable,
+                                                      state_dir: Path) -> None:
+    log = state_dir / "app.log"
+    router = start(sink.port, PT_TAIL_PATH=str(log), PT_ROUTER_UNIX="", PT_ROUTER_PORT="")
+    text = "".join(_line(seq) + "\n" for seq in range(N))
+    half = len(text) // 2 + 7  # the cut falls inside a line: it waits for its newline
+    with open(log, "a") as app:
+        app.write(text[:half])
+        app.flush()
+        router.wait_count("received", text[:half].count("\n"))
+        assert router.state()["received"] == text[:half].count("\n")
+        app.write(text[half:])
+    router.wait_count("acked", N)
+    final = router.stop()
+    assert _lines(sink) == (N, N)
+    assert _counts(final, "received", "acked", "dropped_at_exit", "connections") == (N, N, 0, 0)
+
+
 def test_at_most_once_counts_forwarded_only(sink: Sink, start: Callable) -> None:
     router = start(sink.port, PT_REQUIRE_ACK="false")
     _send_fluent_logger(router.state()["tcp_port"], range(N))
@@ -358,7 +376,7 @@ def test_pause_on_stop_reads_nothing_after_sigterm(start: Callable) -> None:
     ({"PT_BUFFER_LIMIT": "0"}, "PT_BUFFER_LIMIT must be an integer from 1 to 1099511627776, "
                                "got '0'"),
     ({"PT_ROUTER_UNIX": "", "PT_ROUTER_PORT": ""},
-     "PT_ROUTER_UNIX and PT_ROUTER_PORT are both empty: nothing to listen on"),
+     "PT_ROUTER_UNIX, PT_ROUTER_PORT and PT_TAIL_PATH are all empty: no input"),
 ])
 def test_a_bad_setting_exits_2_with_one_line(state_dir: Path, settings: dict,
                                               message: str) -> None:

@@ -215,6 +215,43 @@ def test_fluentd_user_file_with_its_own_include_and_buffer(tmp_path: Path) -> No
     assert [p.name for p in (tmp_path / "conf").iterdir()] == ["fluent.conf"]
 
 
+def test_file_topology_adds_a_tail_input_after_the_forward_inputs(tmp_path: Path) -> None:
+    routers.prepare(Router(kind="fluent-bit"), tmp_path / "fb", PORTS, "file")
+    tail = """
+[INPUT]
+    Name tail
+    Alias pt_tail
+    Tag app
+    Path /pt/logs/app.log
+    Read_from_Head On
+    Refresh_Interval 1
+    Buffer_Chunk_Size 32k
+    Buffer_Max_Size 32k
+    storage.type memory
+"""
+    head, rest = FLUENT_BIT_HEAD.split("\n[FILTER]", 1)
+    assert (tmp_path / "fb" / fluent_bit.MAIN_FILE).read_text() == \
+        head + tail + "\n[FILTER]" + rest + FLUENT_BIT_TAIL
+    routers.prepare(Router(kind="fluentd"), tmp_path / "fd", PORTS, "file")
+    source = """
+<source>
+    @type tail
+    @id pt_tail
+    path /pt/logs/app.log
+    pos_file /pt/storage/app.log.pos
+    read_from_head true
+    refresh_interval 1
+    tag app
+    <parse>
+        @type none
+    </parse>
+</source>
+"""
+    head, rest = FLUENTD_HEAD.split("\n<filter **>", 1)
+    assert (tmp_path / "fd" / fluentd.MAIN_FILE).read_text() == \
+        head + source + "\n<filter **>" + rest + FLUENTD_MEMORY_MATCH
+
+
 def test_prepare_returns_the_compose_variables(tmp_path: Path) -> None:
     env = routers.prepare(Router(kind="fluentd", image="my/fluentd:1"), tmp_path / "c", PORTS)
     assert env == {"PT_ROUTER_IMAGE": "my/fluentd:1",
@@ -250,9 +287,9 @@ def test_a_directory_is_not_a_config_file(tmp_path: Path) -> None:
 
 def test_counts_from_fluent_bit_metrics() -> None:
     metrics = {"input": {"pt_unix": {"records": 7}, "pt_tcp": {"records": 5},
-                         "tail.0": {"records": 100}},
+                         "pt_tail": {"records": 20}, "tail.0": {"records": 100}},
                "output": {"pt_sink": {"proc_records": 11}, "null.0": {"proc_records": 99}}}
-    assert fluent_bit.counts(metrics) == (12, 11)
+    assert fluent_bit.counts(metrics) == (32, 11)
     assert fluent_bit.counts({}) == (None, None)
 
 
@@ -260,9 +297,10 @@ def test_counts_from_fluentd_monitor_agent() -> None:
     plugins = {"plugins": [
         {"plugin_id": "pt_unix", "plugin_category": "input", "emit_records": 3},
         {"plugin_id": "pt_tcp", "plugin_category": "input", "emit_records": 4},
+        {"plugin_id": "pt_tail", "plugin_category": "input", "emit_records": 10},
         {"plugin_id": "pt_sink", "plugin_category": "output", "emit_records": 7},
     ]}
-    assert fluentd.counts(plugins) == (7, None)
+    assert fluentd.counts(plugins) == (17, None)
     assert fluentd.counts({"plugins": [{"plugin_id": "pt_unix"}]}) == (None, None)
 
 

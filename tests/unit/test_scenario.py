@@ -45,7 +45,7 @@ def test_rate_max_means_unthrottled(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("text", "message"), [
     ("topologies: [firelens, carrier-pigeon]\n",
      "scenario.yaml:1: unknown topology 'carrier-pigeon'. "
-     "Allowed: firelens, direct-tcp, direct-unix."),
+     "Allowed: firelens, direct-tcp, direct-unix, file."),
     ("trials: 3\nstop:\n  sequence: gentle\n",
      "scenario.yaml:3: unknown stop sequence 'gentle'. "
      "Allowed: ecs, all-at-once, kill, router-first, none."),
