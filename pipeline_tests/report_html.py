@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from statistics import mean
 from typing import Any
 
 import jinja2
@@ -16,6 +17,7 @@ from pipeline_tests.report import cell_of, over_max_loss, summarize
 from pipeline_tests.result import TrialResult
 from pipeline_tests.stats import CellStats, lost_pct
 
+RATE_AXIS = "workload.rate"
 MAX_MAP_ROWS = 60  # beyond this a loss map is unreadable; the tables still list every trial
 NO_STOP = -1
 LOST, KEPT, STOP = "#d62728", "#c7e9c0", "#222222"
@@ -48,6 +50,34 @@ def cells_svg(cells: Sequence[CellStats]) -> str:
     axes.invert_yaxis()
     axes.set_xlim(0, max([*means, *(c.lost_pct_max for c in cells), 1.0]) * 1.3)
     axes.set_xlabel("lines lost, % of emitted (bar: mean, whiskers: min-max)")
+    return _svg(figure)
+
+
+def rate_curves(results: Sequence[TrialResult]) -> dict[str, list[tuple[float, float]]]:
+    """Where loss starts: for a matrix with a `workload.rate` axis, one curve per combination
+    of the other axes, of (mean lines/s the app reached, mean lost %) per cell, by rate."""
+    cells: dict[str, dict[str, list[TrialResult]]] = {}
+    for result in results:
+        axes = result.cell.split(",") if result.cell else []
+        others = [axis for axis in axes if not axis.startswith(f"{RATE_AXIS}=")]
+        if len(others) == len(axes):
+            return {}  # no rate axis: nothing to draw
+        cells.setdefault(",".join(others) or "all", {}).setdefault(result.cell, []).append(result)
+    return {group: sorted((mean(t.achieved_rate for t in trials), mean(map(lost_pct, trials)))
+                          for trials in by_cell.values())
+            for group, by_cell in cells.items()}
+
+
+def rate_svg(curves: Mapping[str, list[tuple[float, float]]]) -> str:
+    figure = Figure(figsize=(8, 4))
+    axes = figure.subplots()
+    for group, points in curves.items():
+        axes.plot([x for x, _ in points], [y for _, y in points], marker="o", label=group)
+    axes.set_xscale("log")
+    axes.set_xlabel("lines/s the app reached (mean per cell)")
+    axes.set_ylabel("lines lost, % (mean)")
+    axes.set_ylim(bottom=0)
+    axes.legend(fontsize=7)
     return _svg(figure)
 
 
@@ -89,12 +119,14 @@ def _map_rows(results: Sequence[TrialResult]
 def render_html(header: Mapping[str, Any], results: Sequence[TrialResult],
                 max_loss: int | None) -> str:
     cells = summarize(results)
+    curves = rate_curves(results)
     return _TEMPLATES.get_template("report.html.j2").render(
         run_id=header.get("run_id", "?"), started=header.get("started", "?"),
         machine=header.get("machine", {}), scenario=header.get("scenario", {}),
         results=results, cells=cells, max_loss=max_loss,
         failing=over_max_loss(results, max_loss), lost_pct=lost_pct, cell_of=cell_of,
         cells_svg=cells_svg(cells) if cells else "",
+        rate_svg=rate_svg(curves) if curves else "",
         loss_map_svg=loss_map_svg(results) if results else "",
         map_rows=len(_map_rows(results)), max_map_rows=MAX_MAP_ROWS)
 

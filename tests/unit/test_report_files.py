@@ -6,8 +6,15 @@ from pathlib import Path
 
 from test_report import BASE, LOSSY
 
-from pipeline_tests.report_html import MAX_MAP_ROWS, _map_rows, render_html, write_html
+from pipeline_tests.report_html import (
+    MAX_MAP_ROWS,
+    _map_rows,
+    rate_curves,
+    render_html,
+    write_html,
+)
 from pipeline_tests.report_junit import write_junit
+from pipeline_tests.result import TrialResult
 
 DIRECT = dataclasses.replace(BASE, topology="direct-tcp", emitted_by_stream=(1000,),
                              stop_seq=(800,))
@@ -87,3 +94,27 @@ def test_html_escapes_labels_and_caps_the_loss_map(tmp_path: Path) -> None:
     html = (tmp_path / "report.html").read_text()
     assert '<td class="text">router.config=&lt;mine&gt;</td>' in html
     assert f"The first {MAX_MAP_ROWS} of {MAX_MAP_ROWS + 6} rows" in html
+
+
+def _at(topology: str, rate: str, achieved: float, lost: int, trial: int = 1) -> TrialResult:
+    return dataclasses.replace(
+        BASE, topology=topology, trial=trial, achieved_rate=achieved, lost=lost,
+        received_distinct=1000 - lost, cell=f"topology={topology},workload.rate={rate}")
+
+
+def test_rate_curves_one_per_other_axes_sorted_by_the_rate_reached() -> None:
+    results = [_at("firelens", "max", 90000.0, 700), _at("firelens", "1000", 1000.0, 0),
+               _at("firelens", "30000", 29000.0, 100), _at("firelens", "30000", 31000.0, 300, 2),
+               _at("direct-tcp", "1000", 1000.0, 0), _at("direct-tcp", "max", 35000.0, 0)]
+    assert rate_curves(results) == {
+        "topology=firelens": [(1000.0, 0.0), (30000.0, 20.0), (90000.0, 70.0)],
+        "topology=direct-tcp": [(1000.0, 0.0), (35000.0, 0.0)],
+    }
+    html = render_html(HEADER, results, None)
+    assert "Where loss starts: lost % by rate" in html
+    assert html.count("<svg") == 3
+
+
+def test_no_rate_curve_without_a_rate_axis() -> None:
+    assert rate_curves([FIRELENS_LOST, dataclasses.replace(DIRECT, cell="topology=x")]) == {}
+    assert "Where loss starts" not in render_html(HEADER, [FIRELENS_LOST], None)
