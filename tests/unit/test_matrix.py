@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -13,7 +15,7 @@ from pipeline_tests.matrix import (
     parse_matrix,
     trial_dirname,
 )
-from pipeline_tests.scenario import Scenario
+from pipeline_tests.scenario import Scenario, load
 
 ISSUE_MATRIX = """
 matrix:
@@ -238,3 +240,11 @@ def test_base_values_are_kept_where_the_matrix_does_not_vary_them() -> None:
     cells = expand(base, {"workload.rate": [300]}, [])
     assert [(c.scenario.workload.line_size, c.scenario.workload.rate, c.scenario.trials)
             for c in cells] == [(200, 300, 5), (200, 300, 5)]
+
+
+@pytest.mark.parametrize(("name", "cells"), [
+    ("flood-kill.yaml", 2), ("incident.yaml", 2), ("rate-sweep.yaml", 10),
+    ("stop-matrix.yaml", 6), ("tail-sidecar.yaml", 9)])
+def test_every_shipped_scenario_loads_and_expands(name: str, cells: int) -> None:
+    path = Path(__file__).resolve().parents[2] / "scenarios" / name
+    assert len(cells_of(load(path))) == cells

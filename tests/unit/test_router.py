@@ -72,7 +72,8 @@ class RouterProc:
 
     def wait_ready(self) -> RouterProc:
         _wait(lambda: self.ready() or self.proc.poll() is not None)
-        assert self.ready(), self.stderr_path.read_text()
+        assert self.ready(), (f"exit {self.proc.poll()}, state {self.state()}, pid "
+                              f"{self.proc.pid}, stderr {self.stderr_path.read_text()!r}")
         return self
 
     def wait_count(self, counter: str, value: int) -> None:
