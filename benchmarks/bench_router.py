@@ -6,6 +6,8 @@ Two inputs, 400-character lines:
 - `docker-unix`: Message mode over the unix socket, one event per write, option {} (as Docker's
   fluentd driver sends); frames are encoded before the clock starts, so the client costs little.
 - `fluent-logger-tcp`: the real fluent-logger sync sender over TCP (its own cost included).
+- `tail-file`: lines appended to the file the router's tail input follows (PT_TAIL_PATH); the
+  writer never waits, so only "end-to-end" says how fast the tail reads.
 Clients block once the router stops reading, so "ingest" (records / time the clients took) is the
 router's pace plus a few hundred KB of socket buffers; "end-to-end" waits until the sink has all.
 """
@@ -64,6 +66,16 @@ def _fluent_logger_client(port: int, run: str, stream: int, count: int,
     out.put((started, time.monotonic()))
 
 
+def _file_client(path: str, run: str, stream: int, count: int,
+                 out: multiprocessing.Queue) -> None:
+    data = b"".join(encode(run, stream, seq, time.time_ns(), LINE_SIZE) + b"\n"
+                    for seq in range(count))
+    started = time.monotonic()
+    with open(path, "ab") as log:
+        log.write(data)
+    out.put((started, time.monotonic()))
+
+
 def _measure(name: str, client: Callable, target: object, run: str, first_stream: int,
              clients: int, records: int, sink: Sink) -> None:
     ctx = multiprocessing.get_context("fork")
@@ -88,7 +100,8 @@ def _measure(name: str, client: Callable, target: object, run: str, first_stream
 
 def _start_router(state_dir: Path, sink_port: int) -> tuple[subprocess.Popen, dict]:
     env = dict(os.environ, PYTHONPATH=str(ROOT), PT_ROUTER_UNIX=str(state_dir / "fluent.sock"),
-               PT_ROUTER_PORT="0", PT_SINK_PORT=str(sink_port), PT_STATE_DIR=str(state_dir))
+               PT_ROUTER_PORT="0", PT_SINK_PORT=str(sink_port), PT_STATE_DIR=str(state_dir),
+               PT_TAIL_PATH=str(state_dir / "app.log"))
     command = os.environ.get("BENCH_ROUTER_CMD", sys.executable).split()
     proc = subprocess.Popen([*command, str(ROOT / "fixtures" / "router.py")], env=env)
     state: dict = {}
@@ -117,6 +130,9 @@ def main() -> None:
                      args.records, sink)
             _measure("fluent-logger-tcp", _fluent_logger_client, state["tcp_port"], run, 100,
                      args.clients, args.records, sink)
+            # One file: several writers would interleave their lines inside it.
+            _measure("tail-file", _file_client, str(Path(tmp) / "app.log"), run, 200, 1,
+                     args.records, sink)
         finally:
             router.send_signal(signal.SIGTERM)
             router.wait()

@@ -85,6 +85,8 @@ def test_interrupted_run_removes_everything(client: docker.DockerClient, image: 
      "Allowed: firelens, direct-tcp, direct-unix, file."),
     (["run", "no-such-scenario.yaml"], "Cannot read scenario file no-such-scenario.yaml"),
     (["sink", "--listen", "0.0.0.0:24224"], "must be a loopback HOST:PORT"),
+    (["report", "/nonexistent-run"], "Cannot use the run in /nonexistent-run: "
+     "/nonexistent-run/results.json is missing or unreadable"),
 ])
 def test_bad_input_is_one_paragraph_no_traceback(args: list[str], message: str) -> None:
     done = pt(*args)
