@@ -78,6 +78,7 @@ def variables(s: Scenario, *, image: str, line_run_id: str, trial_dir: Path, soc
         "PT_FLUSH_AT_SHUTDOWN": _flag(s.router.flush_at_shutdown), "PT_GRACE": str(s.router.grace),
         "PT_REQUIRE_ACK": _flag(s.router.require_ack),
         "PT_BUFFER_LIMIT": str(s.router.buffer_limit),
+        "PT_PAUSE_ON_STOP": _flag(s.router.pause_on_stop),
         "PT_FLUENTD_ASYNC": _flag(s.driver.fluentd_async),
         "PT_FLUENTD_BUFFER_LIMIT": str(s.driver.buffer_limit),
         "PT_FLUENTD_REQUEST_ACK": _flag(s.driver.request_ack),

@@ -56,6 +56,8 @@ class Router:
     grace: float = 5.0  # builtin, Fluent Bit `Grace`
     require_ack: bool = True  # builtin, out_forward `require_ack_response` / `Require_ack_response`
     buffer_limit: int = 1_000_000  # builtin: records held in memory
+    # builtin: stop reading inputs at SIGTERM (Fluent Bit), or read on during grace (Fluentd)
+    pause_on_stop: bool = True
     storage_type: str = "memory"  # Fluent Bit `storage.type`: memory or filesystem
     buffer_type: str = "memory"  # Fluentd `<buffer>` @type: memory or file
 

@@ -315,6 +315,20 @@ def test_tail_input_reads_the_app_log_file_line_by_line(sink: Sink, start: Calla
     assert _counts(final, "received", "acked", "dropped_at_exit", "connections") == (N, N, 0, 0)
 
 
+@pytest.mark.parametrize(("pause", "delivered"), [("true", 0), ("false", N)])
+def test_a_tail_reads_on_during_grace_only_without_pause_on_stop(
+        sink: Sink, start: Callable, state_dir: Path, pause: str, delivered: int) -> None:
+    log = state_dir / "app.log"
+    router = start(sink.port, PT_TAIL_PATH=str(log), PT_PAUSE_ON_STOP=pause)
+    router.proc.send_signal(signal.SIGTERM)
+    _wait(lambda: router.state().get("state") in ("stopping", "exited"))
+    # Written after the router began to stop: only a tail still reading can deliver it.
+    log.write_text("".join(_line(seq) + "\n" for seq in range(N)))
+    assert router.proc.wait(WAIT) == 0
+    assert _lines(sink) == (delivered, delivered)
+    assert _counts(router.state(), "received", "acked") == (delivered, delivered)
+
+
 def test_at_most_once_counts_forwarded_only(sink: Sink, start: Callable) -> None:
     router = start(sink.port, PT_REQUIRE_ACK="false")
     _send_fluent_logger(router.state()["tcp_port"], range(N))
