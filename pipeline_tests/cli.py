@@ -117,8 +117,13 @@ def _report(run_dir: Path, header: dict[str, Any], results: Sequence[TrialResult
 
     if results:
         report.print_report(console, results)
-    write_html(run_dir / "report.html", header, results, max_loss)
-    write_junit(run_dir / "junit.xml", header.get("run_id", run_dir.name), results, max_loss)
+    try:
+        write_html(run_dir / "report.html", header, results, max_loss)
+        write_junit(run_dir / "junit.xml", header.get("run_id", run_dir.name), results, max_loss)
+    except OSError as err:
+        raise UserError(f"Could not write report.html and junit.xml in {run_dir} ({err}). "
+                        "results.json there holds every figure: run `pipeline-tests report "
+                        f"{run_dir}` once the directory is writable again.") from None
     console.print(f"results: {run_dir / 'results.json'} ({summary}); "
                   f"report: {run_dir / 'report.html'}, {run_dir / 'junit.xml'}", highlight=False)
 

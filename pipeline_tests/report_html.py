@@ -16,10 +16,10 @@ from matplotlib.figure import Figure
 from pipeline_tests.report import cell_of, over_max_loss, summarize
 from pipeline_tests.result import TrialResult
 from pipeline_tests.stats import CellStats, lost_pct
+from pipeline_tests.tally import NO_STOP
 
 RATE_AXIS = "workload.rate"
 MAX_MAP_ROWS = 60  # beyond this a loss map is unreadable; the tables still list every trial
-NO_STOP = -1
 LOST, KEPT, STOP = "#d62728", "#c7e9c0", "#222222"
 
 _TEMPLATES = jinja2.Environment(

@@ -152,3 +152,18 @@ def test_missing_router_image_names_the_pull_and_pull_failure_is_clear(tmp_path:
     assert f"retry `docker pull {image}`" in text
     assert "Traceback" not in missing.stdout + missing.stderr + failed.stdout + failed.stderr
     assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_report_that_cannot_be_written_is_one_paragraph(tmp_path: Path) -> None:
+    (tmp_path / "results.json").write_text('{"run_id": "r1", "scenario": {}, "trials": []}')
+    written = pt("report", str(tmp_path))
+    assert written.returncode == 0, written.stdout + written.stderr
+    assert ET.parse(tmp_path / "junit.xml").getroot().get("tests") == "0"
+    (tmp_path / "report.html").unlink()
+    (tmp_path / "report.html").mkdir()
+    failed = pt("report", str(tmp_path))
+    assert failed.returncode == 2
+    assert (f"Could not write report.html and junit.xml in {tmp_path} ([Errno 21] Is a "
+            f"directory: '{tmp_path / 'report.html'}'). results.json there holds every figure"
+            ) in " ".join(failed.stdout.split())
+    assert "Traceback" not in failed.stdout + failed.stderr
