@@ -45,9 +45,9 @@ def cli() -> None:
               help="Seconds of flooding before the stop sequence (default 10).")
 @click.option("--trials", type=click.IntRange(min=1), help="Trials per topology (default 3).")
 @click.option("--topology", multiple=True,
-              help="firelens, direct-tcp, direct-unix or file; repeat for several.")
+              help="firelens, direct-tcp, direct-unix, file or tail; repeat for several.")
 @click.option("--stop", "stop_sequence",
-              help="Stop sequence: ecs, all-at-once, kill, router-first, none.")
+              help="Stop sequence: ecs, all-at-once, kill, router-first, none, pod-delete.")
 @click.option("--router",
               help="Router kind: builtin (default), fluent-bit, aws-for-fluent-bit, fluentd.")
 @click.option("--router-image", metavar="IMAGE[:TAG]",

@@ -113,6 +113,10 @@ def render(project: Project) -> str:
     return _run(project, "config")
 
 
+def create(project: Project, service: str) -> None:
+    _run(project, "create", "--no-recreate", service)
+
+
 def up(project: Project, service: str) -> None:
     _run(project, "up", "-d", "--no-deps", "--no-recreate", service)
 

@@ -24,8 +24,9 @@ SOCKET = "/var/run/fluent.sock"  # where FireLens puts it
 STORAGE_DIR = "/pt/storage"
 # Aliases name our plugins in /api/v1/metrics, apart from any plugin of the user's file.
 UNIX_ALIAS, TCP_ALIAS, TAIL_ALIAS, SINK_ALIAS = "pt_unix", "pt_tcp", "pt_tail", "pt_sink"
-# A tail input must hold the longest line pipeline-tests writes (16 KiB), not skip or stall on it.
-TAIL_BUFFER = "32k"
+# A tail input must hold the longest line pipeline-tests writes (16 KiB, a little more as Docker's
+# JSON), not skip or stall on it.
+TAIL_BUFFER = "64k"
 # What FireLens adds with enable-ecs-log-metadata (the default); the values stand for one task.
 ECS_METADATA = (
     ("ecs_cluster", "pipeline-tests"),
@@ -48,7 +49,8 @@ class FluentBitConfig:
     storage_type: str  # memory | filesystem
     require_ack: bool
     include: str | None  # in-container path of the user's file or preset; None: FireLens only
-    tail_path: str | None = None  # topology `file`: the app's log file, followed from its head
+    tail_path: str | None = None  # topologies `file`, `tail`: the log file(s) to follow
+    tail_format: str = "raw"  # raw lines, or `docker`: json-file lines (the log in `log`)
 
 
 def render(config: FluentBitConfig) -> str:
@@ -86,8 +88,9 @@ def _inputs(config: FluentBitConfig) -> str:
                              *storage])
     if config.tail_path is None:
         return f"{unix}\n{tcp}"
+    parser = [("multiline.parser", "docker")] if config.tail_format == "docker" else []
     tail = _section("INPUT", [("Name", "tail"), ("Alias", TAIL_ALIAS), ("Tag", "app"),
-                              ("Path", config.tail_path), ("Read_from_Head", "On"),
+                              ("Path", config.tail_path), *parser, ("Read_from_Head", "On"),
                               ("Refresh_Interval", "1"),
                               ("Buffer_Chunk_Size", TAIL_BUFFER),
                               ("Buffer_Max_Size", TAIL_BUFFER), *storage])

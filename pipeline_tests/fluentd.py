@@ -40,7 +40,8 @@ class FluentdConfig:
     buffer_type: str  # memory | file
     require_ack: bool
     include: str | None  # in-container path of the user's file; None: FireLens only
-    tail_path: str | None = None  # topology `file`: the app's log file, followed from its head
+    tail_path: str | None = None  # topologies `file`, `tail`: the log file(s) to follow
+    tail_format: str = "raw"  # raw lines, or `docker`: json-file lines (the log in `log`)
 
 
 def render(config: FluentdConfig) -> str:
@@ -72,8 +73,9 @@ def _sources(config: FluentdConfig) -> list[str]:
                           f"port {config.metrics_port}"]),
     ]
     if config.tail_path is not None:
-        # Each line as it is (parser `none`: the record's `message`), the sink reads the id.
-        parse = _block("parse", ["@type none"], "    ")
+        # Each line as it is (parser `none`: the record's `message`), or Docker's JSON (`log`).
+        parse = _block("parse", ["@type json" if config.tail_format == "docker" else "@type none"],
+                       "    ")
         sources.append(
             f"<source>\n    @type tail\n    @id {TAIL_ID}\n    path {config.tail_path}\n"
             f"    pos_file {STORAGE_DIR}/app.log.pos\n    read_from_head true\n"

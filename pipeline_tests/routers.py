@@ -52,6 +52,8 @@ _PRESET_DIRS = {"fluent-bit": "fluent-bit", "aws-for-fluent-bit": "fluent-bit",
                 "fluentd": "fluentd"}
 USER_DIR = "/pt/user"  # where the directory of the user's file is mounted, read-only
 TAIL_PATH = "/pt/logs/app.log"  # topology `file`: the app's log file (see compose/file.yaml)
+# What a router tails in each tailing topology: (path inside the router, line format).
+TAILS = {"file": (TAIL_PATH, "raw"), "tail": ("/pt/containers/*-json.log", "docker")}
 POLL_SECONDS = 0.1
 GONE_SECONDS = 30.0
 # Fluent Bit refreshes its metrics once a second; monitor_agent answers live.
@@ -87,7 +89,7 @@ def prepare(router: Router, conf_dir: Path, ports: RouterPorts,
         return {}
     user_file = _user_file(router)
     include = _include_path(router, user_file)
-    tail = TAIL_PATH if topology == "file" else None
+    tail = TAILS.get(topology)
     user_dir = user_file.parent if user_file else PRESETS_DIR / _PRESET_DIRS[router.kind]
     storage = conf_dir.parent / "storage"
     storage.mkdir(parents=True, exist_ok=True)
@@ -104,20 +106,21 @@ def prepare(router: Router, conf_dir: Path, ports: RouterPorts,
 
 
 def fluent_bit_config(router: Router, ports: RouterPorts, include: str | None,
-                      tail: str | None = None) -> fluent_bit.FluentBitConfig:
+                      tail: tuple[str, str] | None = None) -> fluent_bit.FluentBitConfig:
     return fluent_bit.FluentBitConfig(
         router_port=ports.router, sink_port=ports.sink, metrics_port=ports.metrics,
         flush=router.flush_interval, grace=router.grace, storage_type=router.storage_type,
-        require_ack=router.require_ack, include=include, tail_path=tail)
+        require_ack=router.require_ack, include=include, tail_path=tail and tail[0],
+        tail_format=tail[1] if tail else "raw")
 
 
 def fluentd_config(router: Router, ports: RouterPorts, include: str | None,
-                   tail: str | None = None) -> fluentd.FluentdConfig:
+                   tail: tuple[str, str] | None = None) -> fluentd.FluentdConfig:
     return fluentd.FluentdConfig(
         router_port=ports.router, sink_port=ports.sink, metrics_port=ports.metrics,
         flush_interval=router.flush_interval, flush_at_shutdown=router.flush_at_shutdown,
         buffer_type=router.buffer_type, require_ack=router.require_ack, include=include,
-        tail_path=tail)
+        tail_path=tail and tail[0], tail_format=tail[1] if tail else "raw")
 
 
 def _user_file(router: Router) -> Path | None:

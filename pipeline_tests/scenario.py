@@ -18,10 +18,10 @@ from pipeline_tests import matrix
 from pipeline_tests.errors import UserError
 from pipeline_tests.line import MAX_LINE_SIZE, MIN_LINE_SIZE
 
-TOPOLOGIES = ("firelens", "direct-tcp", "direct-unix", "file")
+TOPOLOGIES = ("firelens", "direct-tcp", "direct-unix", "file", "tail")
 DEFAULT_TOPOLOGIES = ("firelens", "direct-tcp")  # the incident's comparison
 ROUTERS = ("builtin", "fluent-bit", "aws-for-fluent-bit", "fluentd")
-STOP_SEQUENCES = ("ecs", "all-at-once", "kill", "router-first", "none")
+STOP_SEQUENCES = ("ecs", "all-at-once", "kill", "router-first", "none", "pod-delete")
 FAULTS = ("none", "router-restart", "router-pause", "router-kill")
 LOG_MODES = ("blocking", "non-blocking")
 SENDERS = ("sync", "async")

@@ -7,6 +7,9 @@
 - router-first: the misordered shutdown: the router gets SIGTERM (SIGKILL after stop_timeout)
   and only once it is gone does the app get SIGTERM.
 - none: let the app run to completion, then stop the router as ECS would.
+- pod-delete: a Kubernetes pod deleted, seen from a node agent: SIGTERM the app (SIGKILL after
+  stop_timeout), then remove its container, and with it the log file Docker kept; the router
+  outlives the pod by `drain` seconds, then gets SIGTERM.
 """
 
 from __future__ import annotations
@@ -78,9 +81,25 @@ def _exit_code(container: Container) -> int:
         return -1
 
 
+def _pod_delete(stop: Stop, app: Container, router: Container,
+                tick: Callable[[], None]) -> Timeline:
+    signal_ns = time.time_ns()
+    app_killed = _terminate(app, stop.stop_timeout, tick)
+    app_exit_ns, exit_code = time.time_ns(), _exit_code(app)
+    with contextlib.suppress(NotFound, APIError):
+        app.remove(force=True)
+    _wait_exit(router, stop.drain, tick)  # a node agent outlives the pod
+    router_signal_ns = time.time_ns()
+    router_killed = _terminate(router, stop.stop_timeout, tick)
+    return Timeline(signal_ns, app_exit_ns, exit_code, app_killed, router_signal_ns,
+                    time.time_ns(), router_killed)
+
+
 def run_stop(stop: Stop, app: Container, router: Container,
              tick: Callable[[], None] = lambda: None) -> Timeline:
     """Carry out `stop.sequence` now; `tick` is called while waiting (progress display)."""
+    if stop.sequence == "pod-delete":
+        return _pod_delete(stop, app, router, tick)
     signal_ns = time.time_ns()
     if stop.sequence == "all-at-once":
         _signal(router, "SIGTERM")

@@ -18,7 +18,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +127,15 @@ def _log_dir(trial_dir: Path, cleanup: ExitStack) -> None:
     (logs / Path(routers.TAIL_PATH).name).touch(0o644)
 
 
+def _with_app_log_dir(client: docker.DockerClient, project: compose.Project) -> compose.Project:
+    """The `tail` topology: the app container is created first, so the router can mount the
+    directory Docker keeps its json-file log in, as a node agent sees /var/lib/docker."""
+    compose.create(project, "app")
+    app = compose.container(client, project, "app")
+    log_dir = f"{client.info()['DockerRootDir']}/containers/{app.id}"
+    return replace(project, env={**project.env, "PT_APP_LOG_DIR": log_dir})
+
+
 @contextmanager
 def _shielded() -> Iterator[None]:
     """A second Ctrl-C must not cut the cleanup short and leak containers."""
@@ -156,6 +165,8 @@ def _run(spec: TrialSpec, client: docker.DockerClient, project: compose.Project,
          ports: routers.RouterPorts, sink: Sink, line_run_id: str,
          on_progress: Callable[[Progress], None]) -> TrialResult:
     started = time.monotonic()
+    if spec.topology == "tail":
+        project = _with_app_log_dir(client, project)
     (spec.directory / "compose.yaml").write_text(compose.render(project))
     phase, flood_started = "starting", time.monotonic()
 

@@ -79,10 +79,10 @@ def test_interrupted_run_removes_everything(client: docker.DockerClient, image: 
 @pytest.mark.parametrize(("args", "message"), [
     (["run", "--stop", "gentle"],
      "command line: unknown stop sequence 'gentle'. "
-     "Allowed: ecs, all-at-once, kill, router-first, none."),
+     "Allowed: ecs, all-at-once, kill, router-first, none, pod-delete."),
     (["run", "--topology", "carrier-pigeon"],
      "command line: unknown topology 'carrier-pigeon'. "
-     "Allowed: firelens, direct-tcp, direct-unix, file."),
+     "Allowed: firelens, direct-tcp, direct-unix, file, tail."),
     (["run", "no-such-scenario.yaml"], "Cannot read scenario file no-such-scenario.yaml"),
     (["sink", "--listen", "0.0.0.0:24224"], "must be a loopback HOST:PORT"),
     (["report", "/nonexistent-run"], "Cannot use the run in /nonexistent-run: "

@@ -89,3 +89,16 @@ def test_slow_destination_delays_but_at_least_once_delivers(run_one: TrialRunner
     # The router waits for each late ack (well inside its 10 s ack timeout, so nothing is
     # resent) and flushes the rest within its grace.
     assert (result.lost, result.duplicates, result.router_killed) == (0, 0, False)
+
+
+@pytest.mark.parametrize("topology", ["tail", "firelens"])
+def test_pod_delete_removes_the_app_and_the_node_agent_reads_on(
+        run_one: TrialRunner, topology: str, tmp_path: Path) -> None:
+    result = run(run_one, topology, **{
+        "workload.rate": 2000, "stop.sequence": "pod-delete", "stop.after": 2.0})
+    # The builtin router keeps a deleted log file open and reads it to the end.
+    assert (result.stop, result.lost, result.app_exit_code, result.app_killed) == (
+        "pod-delete", 0, 0, False)
+    assert result.received_distinct == result.emitted > 0
+    # The app container went before the router stopped: its log tail could not be saved.
+    assert "app-1" not in (tmp_path / "trial" / "app.log").read_text()

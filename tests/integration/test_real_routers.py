@@ -40,7 +40,7 @@ def assert_delivered_all(result: TrialResult) -> None:
     assert result.hops["router_in"] in (None, result.emitted)
 
 
-@pytest.mark.parametrize("topology", ["firelens", "direct-tcp", "direct-unix", "file"])
+@pytest.mark.parametrize("topology", ["firelens", "direct-tcp", "direct-unix", "file", "tail"])
 @pytest.mark.parametrize("kind", ["fluent-bit", "aws-for-fluent-bit", "fluentd"])
 def test_real_router_delivers_every_line(client: docker.DockerClient, run_one: TrialRunner,
                                          kind: str, topology: str) -> None:

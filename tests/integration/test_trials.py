@@ -10,7 +10,7 @@ from pipeline_tests.scenario import Scenario, Stop, Workload
 pytestmark = pytest.mark.docker
 
 
-@pytest.mark.parametrize("topology", ["firelens", "direct-tcp", "direct-unix", "file"])
+@pytest.mark.parametrize("topology", ["firelens", "direct-tcp", "direct-unix", "file", "tail"])
 @pytest.mark.parametrize("sequence", ["ecs", "all-at-once", "kill", "none"])
 def test_trial_ledger_identities(run_one: TrialRunner, topology: str, sequence: str,
                                  tmp_path: Path) -> None:

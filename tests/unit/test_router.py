@@ -315,6 +315,26 @@ def test_tail_input_reads_the_app_log_file_line_by_line(sink: Sink, start: Calla
     assert _counts(final, "received", "acked", "dropped_at_exit", "connections") == (N, N, 0, 0)
 
 
+def test_tail_follows_dockers_json_file_even_once_deleted(sink: Sink, start: Callable,
+                                                        state_dir: Path) -> None:
+    router = start(sink.port, PT_TAIL_PATH=str(state_dir / "*-json.log"), PT_TAIL_FORMAT="docker")
+    entries = [json.dumps({"log": _line(seq) + "\n", "stream": "stdout",
+                           "time": "2026-11-23T12:00:00.000000000Z"}) + "\n" for seq in range(N)]
+    log = state_dir / ("c" * 64 + "-json.log")
+    with open(log, "a") as dockerd:
+        dockerd.write("".join(entries[:100]))
+        dockerd.flush()
+        router.wait_count("received", 100)
+        # The container is removed: its log file goes, but an open descriptor reads on.
+        dockerd.write("".join(entries[100:]))
+        dockerd.flush()
+        log.unlink()
+    router.wait_count("acked", N)
+    final = router.stop()
+    assert _lines(sink) == (N, N)
+    assert _counts(final, "received", "acked", "dropped_at_exit") == (N, N, 0)
+
+
 @pytest.mark.parametrize(("pause", "delivered"), [("true", 0), ("false", N)])
 def test_a_tail_reads_on_during_grace_only_without_pause_on_stop(
         sink: Sink, start: Callable, state_dir: Path, pause: str, delivered: int) -> None:
@@ -390,6 +410,7 @@ def test_pause_on_stop_reads_nothing_after_sigterm(start: Callable) -> None:
     ({"PT_REQUIRE_ACK": "maybe"}, "PT_REQUIRE_ACK must be true or false, got 'maybe'"),
     ({"PT_BUFFER_LIMIT": "0"}, "PT_BUFFER_LIMIT must be an integer from 1 to 1099511627776, "
                                "got '0'"),
+    ({"PT_TAIL_FORMAT": "syslog"}, "PT_TAIL_FORMAT must be one of raw, docker, got 'syslog'"),
     ({"PT_ROUTER_UNIX": "", "PT_ROUTER_PORT": ""},
      "PT_ROUTER_UNIX, PT_ROUTER_PORT and PT_TAIL_PATH are all empty: no input"),
 ])

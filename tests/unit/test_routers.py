@@ -225,8 +225,8 @@ def test_file_topology_adds_a_tail_input_after_the_forward_inputs(tmp_path: Path
     Path /pt/logs/app.log
     Read_from_Head On
     Refresh_Interval 1
-    Buffer_Chunk_Size 32k
-    Buffer_Max_Size 32k
+    Buffer_Chunk_Size 64k
+    Buffer_Max_Size 64k
     storage.type memory
 """
     head, rest = FLUENT_BIT_HEAD.split("\n[FILTER]", 1)
@@ -250,6 +250,17 @@ def test_file_topology_adds_a_tail_input_after_the_forward_inputs(tmp_path: Path
     head, rest = FLUENTD_HEAD.split("\n<filter **>", 1)
     assert (tmp_path / "fd" / fluentd.MAIN_FILE).read_text() == \
         head + source + "\n<filter **>" + rest + FLUENTD_MEMORY_MATCH
+
+
+def test_tail_topology_reads_dockers_json_file_logs(tmp_path: Path) -> None:
+    routers.prepare(Router(kind="fluent-bit"), tmp_path / "fb", PORTS, "tail")
+    text = (tmp_path / "fb" / fluent_bit.MAIN_FILE).read_text()
+    assert ("    Path /pt/containers/*-json.log\n    multiline.parser docker\n"
+            "    Read_from_Head On\n") in text
+    routers.prepare(Router(kind="fluentd"), tmp_path / "fd", PORTS, "tail")
+    text = (tmp_path / "fd" / fluentd.MAIN_FILE).read_text()
+    assert "    path /pt/containers/*-json.log\n" in text
+    assert "    <parse>\n        @type json\n    </parse>\n" in text
 
 
 def test_prepare_returns_the_compose_variables(tmp_path: Path) -> None:

@@ -45,10 +45,10 @@ def test_rate_max_means_unthrottled(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("text", "message"), [
     ("topologies: [firelens, carrier-pigeon]\n",
      "scenario.yaml:1: unknown topology 'carrier-pigeon'. "
-     "Allowed: firelens, direct-tcp, direct-unix, file."),
+     "Allowed: firelens, direct-tcp, direct-unix, file, tail."),
     ("trials: 3\nstop:\n  sequence: gentle\n",
      "scenario.yaml:3: unknown stop sequence 'gentle'. "
-     "Allowed: ecs, all-at-once, kill, router-first, none."),
+     "Allowed: ecs, all-at-once, kill, router-first, none, pod-delete."),
     ("workload:\n  rate: fast\n",
      "scenario.yaml:2: 'workload.rate' must be a whole number, got 'fast'."),
     ("workload:\n  line_size: 10\n",
@@ -93,5 +93,5 @@ def test_overrides_return_a_new_checked_scenario() -> None:
     with pytest.raises(UserError) as err:
         base.with_overrides(**{"stop.sequence": "slow"})
     assert str(err.value) == ("command line: unknown stop sequence 'slow'. "
-                              "Allowed: ecs, all-at-once, kill, router-first, none.")
+                              "Allowed: ecs, all-at-once, kill, router-first, none, pod-delete.")
     assert base.with_overrides(**{"workload.rate": "max"}).workload.rate is None
