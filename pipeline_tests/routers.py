@@ -72,7 +72,7 @@ class RouterCounters:
     """What the router itself says it did (None where it does not count)."""
 
     received: int | None  # records accepted by its inputs
-    sent: int | None  # records its output delivered (acknowledged when it can tell)
+    sent: int | None  # records its output sent to the sink (Fluent Bit: flushed OK)
 
 
 def image_for(router: Router) -> str:
@@ -180,7 +180,8 @@ def is_ready(router: Router, state_dir: Path, ports: RouterPorts) -> bool:
 def counters(router: Router, state_dir: Path, ports: RouterPorts) -> RouterCounters:
     if router.kind == "builtin":
         data = _read_json(state_dir / "router.json")
-        return RouterCounters(data.get("received"), data.get("acked", data.get("forwarded")))
+        # `forwarded`, not `acked`: a chunk in flight at exit reached the sink unacknowledged.
+        return RouterCounters(data.get("received"), data.get("forwarded"))
     _Poller.stop(state_dir)
     polled = _read_json(state_dir / "router-metrics.json")
     if not polled.get("settled"):
