@@ -37,7 +37,9 @@ def assert_delivered_all(result: TrialResult) -> None:
     # A steady 1,000 lines/s is far below what any of these routers ingests.
     assert (result.lost, result.app_exit_code, result.router_killed) == (0, 0, False)
     # The router's own count, where its last metrics answer was settled (see routers._Poller).
-    assert result.hops["router_in"] in (None, result.emitted)
+    # Not exact: Fluentd's in_tail once counted 2,076 records of a json-file holding the app's
+    # 2,075 lines, while its output and the sink had exactly 2,075.
+    assert result.hops["router_in"] is None or result.hops["router_in"] >= result.emitted
 
 
 @pytest.mark.parametrize("topology", ["firelens", "direct-tcp", "direct-unix", "file", "tail"])
