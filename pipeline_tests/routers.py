@@ -53,7 +53,10 @@ _PRESET_DIRS = {"fluent-bit": "fluent-bit", "aws-for-fluent-bit": "fluent-bit",
 USER_DIR = "/pt/user"  # where the directory of the user's file is mounted, read-only
 TAIL_PATH = "/pt/logs/app.log"  # topology `file`: the app's log file (see compose/file.yaml)
 # What a router tails in each tailing topology: (path inside the router, line format).
-TAILS = {"file": (TAIL_PATH, "raw"), "tail": ("/pt/containers/*-json.log", "docker")}
+Tail = tuple[str | None, str]
+NO_TAIL: Tail = (None, "raw")
+TAILS: dict[str, Tail] = {"file": (TAIL_PATH, "raw"),
+                          "tail": ("/pt/containers/*-json.log", "docker")}
 POLL_SECONDS = 0.1
 GONE_SECONDS = 30.0
 # Fluent Bit refreshes its metrics once a second; monitor_agent answers live.
@@ -89,7 +92,7 @@ def prepare(router: Router, conf_dir: Path, ports: RouterPorts,
         return {}
     user_file = _user_file(router)
     include = _include_path(router, user_file)
-    tail = TAILS.get(topology)
+    tail = TAILS.get(topology, NO_TAIL)
     user_dir = user_file.parent if user_file else PRESETS_DIR / _PRESET_DIRS[router.kind]
     storage = conf_dir.parent / "storage"
     storage.mkdir(parents=True, exist_ok=True)
@@ -106,21 +109,20 @@ def prepare(router: Router, conf_dir: Path, ports: RouterPorts,
 
 
 def fluent_bit_config(router: Router, ports: RouterPorts, include: str | None,
-                      tail: tuple[str, str] | None = None) -> fluent_bit.FluentBitConfig:
+                      tail: Tail = NO_TAIL) -> fluent_bit.FluentBitConfig:
     return fluent_bit.FluentBitConfig(
         router_port=ports.router, sink_port=ports.sink, metrics_port=ports.metrics,
         flush=router.flush_interval, grace=router.grace, storage_type=router.storage_type,
-        require_ack=router.require_ack, include=include, tail_path=tail and tail[0],
-        tail_format=tail[1] if tail else "raw")
+        require_ack=router.require_ack, include=include, tail_path=tail[0], tail_format=tail[1])
 
 
 def fluentd_config(router: Router, ports: RouterPorts, include: str | None,
-                   tail: tuple[str, str] | None = None) -> fluentd.FluentdConfig:
+                   tail: Tail = NO_TAIL) -> fluentd.FluentdConfig:
     return fluentd.FluentdConfig(
         router_port=ports.router, sink_port=ports.sink, metrics_port=ports.metrics,
         flush_interval=router.flush_interval, flush_at_shutdown=router.flush_at_shutdown,
         buffer_type=router.buffer_type, require_ack=router.require_ack, include=include,
-        tail_path=tail and tail[0], tail_format=tail[1] if tail else "raw")
+        tail_path=tail[0], tail_format=tail[1])
 
 
 def _user_file(router: Router) -> Path | None:

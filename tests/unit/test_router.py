@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from fluent import sender
+from test_sink import read_objects
 
 from pipeline_tests import forward as fw
 from pipeline_tests.line import encode
@@ -141,16 +142,6 @@ def _send_docker_frames(conn: socket.socket, seqs: range) -> None:
         conn.sendall(fw.encode_message("docker.app", time.time_ns(), _docker_record(seq), {}))
 
 
-def _read_objects(conn: socket.socket, count: int) -> list:
-    decoder, out = fw.Decoder(), []
-    while len(out) < count:
-        data = conn.recv(65536)
-        if not data:
-            break
-        out += decoder.objects(data)
-    return out
-
-
 def _lines(sink: Sink) -> tuple[int, int]:
     ledger, _ = sink.stop()
     return ledger.distinct, ledger.received_total
@@ -192,7 +183,7 @@ def test_docker_frames_over_the_unix_socket(sink: Sink, start: Callable,
         for seq, chunk in ((N - 2, "Y2h1bmsx"), (N - 1, "Y2h1bmsy")):
             record = _docker_record(seq)
             conn.sendall(fw.encode_message("docker.app", time.time_ns(), record, {"chunk": chunk}))
-        assert _read_objects(conn, 2) == [{"ack": "Y2h1bmsx"}, {"ack": "Y2h1bmsy"}]
+        assert read_objects(conn, 2) == [{"ack": "Y2h1bmsx"}, {"ack": "Y2h1bmsy"}]
     router.wait_count("acked", N)
     final = router.stop()
     assert _lines(sink) == (N, N)

@@ -44,7 +44,7 @@ def _wait_records(sink: Sink, count: int) -> None:
         time.sleep(0.01)
 
 
-def _read_objects(conn: socket.socket, count: int) -> list:
+def read_objects(conn: socket.socket, count: int) -> list:
     decoder, out = fw.Decoder(), []
     while len(out) < count:
         data = conn.recv(65536)
@@ -89,7 +89,7 @@ def test_every_mode_over_a_socket_with_acks(sink: Sink, mode: str) -> None:
         frames = [fw.encode_compressed("t", entries, {"chunk": "c0"}, members=3)]
     with _connect(sink) as conn:
         conn.sendall(msgpack.packb(None) + b"".join(frames) + msgpack.packb(None))
-        replies = _read_objects(conn, len(frames))
+        replies = read_objects(conn, len(frames))
     assert [fw.ack_chunk(r) for r in replies] == [f"c{i}" for i in range(len(frames))]
     ledger, stats = sink.stop()
     assert (ledger.distinct, stats.records, stats.frames, stats.acks) == (50, 50, len(frames),
@@ -142,12 +142,12 @@ def test_handshake_with_shared_key() -> None:
         for key, accepted in [("s3cret", True), ("wrong", False)]:
             with _connect(sink) as conn:
                 client = fw.ClientHandshake(key)
-                conn.sendall(client.ping(_read_objects(conn, 1)[0]))
-                pong = _read_objects(conn, 1)[0]
+                conn.sendall(client.ping(read_objects(conn, 1)[0]))
+                pong = read_objects(conn, 1)[0]
                 if accepted:
                     client.check_pong(pong)
                     conn.sendall(fw.encode_message("t", 1, {"log": _line(0)}, {"chunk": "z"}))
-                    assert fw.ack_chunk(_read_objects(conn, 1)[0]) == "z"
+                    assert fw.ack_chunk(read_objects(conn, 1)[0]) == "z"
                 else:
                     with pytest.raises(fw.HandshakeError, match="shared_key mismatch"):
                         client.check_pong(pong)

@@ -2,18 +2,12 @@ import dataclasses
 import math
 
 import pytest
+from test_report import BASE as REPORT_BASE
 
-from pipeline_tests.result import TrialResult
 from pipeline_tests.stats import CellStats, summarize_cell, summarize_cells, wilson_interval
 
-BASE = TrialResult(
-    topology="firelens", router="builtin", stop="ecs", trial=1, line_run_id="0badcafe",
-    emitted=1000, received_distinct=1000, received_total=1000, lost=0, duplicates=0, reordered=0,
-    lost_ranges=(), lost_before_stop=0, lost_after_stop=0, latency_p50_ms=1.5,
-    latency_p99_ms=9.0, requested_rate=None, achieved_rate=5000.0, blocked_s=0.5,
-    hops={"app": 1000, "router_in": 1000, "router_out": 1000, "sink": 1000}, lost_at="none",
-    foreign=0, unparsable=0, malformed_frames=0, app_exit_code=0, app_killed=False,
-    router_killed=False, seconds=12.0)
+# The shared example trial, as blocked as these tests need it.
+BASE = dataclasses.replace(REPORT_BASE, blocked_s=0.5)
 
 
 def reference(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
