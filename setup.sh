@@ -189,7 +189,7 @@ step_venv() {
 
 step_image() {
     say "fixture image"
-    .venv/bin/python -m pipeline_tests.images build
+    .venv/bin/pipeline-tests build-image
 }
 
 step_packages

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from pipeline_tests import tally
+from pipeline_tests._container import tally
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,9 +13,9 @@ import pickle
 import time
 from pathlib import Path
 
-from pipeline_tests import line
-from pipeline_tests.ledger import Ledger, reconcile
-from pipeline_tests.tally import NO_STOP
+from pipeline_tests._container import line
+from pipeline_tests._container.tally import NO_STOP
+from pipeline_tests._ledger.ledger import Ledger, reconcile
 
 RUN = "be4c4b3d"
 

@@ -34,8 +34,8 @@ sys.path.insert(0, str(ROOT))
 from fluent import sender  # noqa: E402
 
 from pipeline_tests import forward as fw  # noqa: E402
-from pipeline_tests.line import encode, new_run_id  # noqa: E402
-from pipeline_tests.sink import Sink, SinkConfig  # noqa: E402
+from pipeline_tests._container.line import encode, new_run_id  # noqa: E402
+from pipeline_tests._sink import Sink, SinkConfig  # noqa: E402
 
 LINE_SIZE = 400
 

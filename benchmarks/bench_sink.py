@@ -27,10 +27,10 @@ from pathlib import Path
 
 import msgpack
 
-from pipeline_tests import forward as fw
-from pipeline_tests.ledger import Ledger
-from pipeline_tests.line import encode
-from pipeline_tests.sink import STAT_FIELDS, Sink, SinkConfig, lines_of
+from pipeline_tests._container import forward as fw
+from pipeline_tests._container.line import encode
+from pipeline_tests._ledger.ledger import Ledger
+from pipeline_tests._sink import STAT_FIELDS, Sink, SinkConfig, lines_of
 
 RUN = "b0b0b0b0"
 READ = 256 * 1024  # what asyncio's selector loop reads at once

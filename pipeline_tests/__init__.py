@@ -1,0 +1,81 @@
+"""pipeline-tests: floods real log topologies, stops the task the way ECS or Kubernetes would,
+and counts exactly which lines were lost, duplicated or reordered, at which hop.
+
+    import pipeline_tests as pt
+
+    scenario = pt.load_scenario("scenarios/incident.yaml")   # or pt.Scenario(...)
+    results = pt.run(scenario, out="runs", on_event=print)
+    assert results.cell("direct-tcp/builtin/ecs").lost_max == 0
+
+`run` is what the `pipeline-tests` command calls. This module imports no Docker, YAML or plotting
+code until `run` or `load_scenario` is called.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pipeline_tests._errors import (
+    ImageMissing,
+    InputError,
+    InstallError,
+    PipelineTestsError,
+    SetupError,
+    TrialFailed,
+)
+from pipeline_tests._events import (
+    Event,
+    ImageProgress,
+    OnEvent,
+    RunFinished,
+    RunStarted,
+    TrialErrored,
+    TrialFinished,
+    TrialProgress,
+    TrialStarted,
+)
+from pipeline_tests._results.run_results import RunResults
+from pipeline_tests._results.stats import CellStats
+from pipeline_tests._results.stored import stored_run as load_results
+from pipeline_tests._results.trial_result import TrialFailure, TrialResult
+from pipeline_tests._scenario.model import (
+    Client,
+    Driver,
+    Fault,
+    Limits,
+    Router,
+    SinkDelays,
+    Stop,
+    Workload,
+)
+from pipeline_tests._scenario.scenario import Scenario
+from pipeline_tests._version import __version__
+
+if TYPE_CHECKING:
+    import docker
+
+__all__ = [
+    "CellStats", "Client", "Driver", "Event", "Fault", "ImageMissing", "ImageProgress",
+    "InputError", "InstallError", "Limits", "OnEvent", "PipelineTestsError", "Router",
+    "RunFinished", "RunResults", "RunStarted", "Scenario", "SetupError", "SinkDelays", "Stop",
+    "TrialErrored", "TrialFailed", "TrialFailure", "TrialFinished", "TrialProgress",
+    "TrialResult", "TrialStarted", "Workload", "__version__", "load_results", "load_scenario",
+    "run",
+]
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """A scenario from a YAML file; InputError naming file:line when it is not valid."""
+    from pipeline_tests._scenario.load import load
+
+    return load(Path(path))
+
+
+def run(scenario: Scenario, out: str | Path = "runs", *, on_event: OnEvent | None = None,
+        pull: bool = False, resume: str | None = None,
+        client: docker.DockerClient | None = None) -> RunResults:
+    """Run every trial of `scenario` into OUT/<run-id>/; see pipeline_tests._run.run."""
+    from pipeline_tests._run import run as _run
+
+    return _run(scenario, out, on_event=on_event, pull=pull, resume=resume, client=client)

@@ -7,18 +7,18 @@ from pathlib import Path
 import docker
 import pytest
 
-from pipeline_tests import compose, engine, images
-from pipeline_tests.errors import UserError
-from pipeline_tests.result import TrialResult
-from pipeline_tests.scenario import Scenario
-from pipeline_tests.trial import TrialSpec, run_trial
+from pipeline_tests._docker import compose, engine, images
+from pipeline_tests._errors import SetupError
+from pipeline_tests._results.trial_result import TrialResult
+from pipeline_tests._scenario.scenario import Scenario
+from pipeline_tests._trial import TrialSpec, run_trial
 
 
 @pytest.fixture(scope="session")
 def client() -> Iterator[docker.DockerClient]:
     try:
         found = engine.connect()
-    except UserError as err:
+    except SetupError as err:
         if os.environ.get("CI"):
             pytest.fail(f"CI must run the integration tests on a real engine: {err}")
         pytest.skip(f"no Docker engine: {err}")
@@ -53,7 +53,7 @@ def run_one(client: docker.DockerClient, image: str, tmp_path: Path) -> TrialRun
     def runner(topology: str, scenario: Scenario) -> TrialResult:
         spec = TrialSpec(scenario, topology, 1, f"pt-test-{tmp_path.name[-20:]}".lower(),
                          tmp_path / "trial", image)
-        result = run_trial(spec, client, lambda progress: None)
+        result = run_trial(spec, client, topology, lambda event: None)
         assert compose.leftovers(client, spec.project) == []
         assert_identities(result)
         return result

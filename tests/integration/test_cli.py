@@ -14,7 +14,7 @@ import pytest
 
 pytestmark = pytest.mark.docker
 
-CLI = [sys.executable, "-c", "from pipeline_tests.cli import main; main()"]
+CLI = [sys.executable, "-c", "from pipeline_tests._cli import main; main()"]
 
 
 def pt(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from conftest import TrialRunner
 
-from pipeline_tests.result import TrialResult
-from pipeline_tests.scenario import Scenario
+from pipeline_tests._results.trial_result import TrialResult
+from pipeline_tests._scenario.scenario import Scenario
 
 pytestmark = pytest.mark.docker
 

@@ -4,11 +4,17 @@ from pathlib import Path
 
 import pytest
 
-from pipeline_tests.engine import check_compose, connect, engine_info
-from pipeline_tests.images import FIXTURE_REPO, debian_mirror, fixture_image, fixture_tag
+from pipeline_tests._docker.engine import check_compose, connect, engine_info
+from pipeline_tests._docker.images import (
+    FIXTURE_REPO,
+    context_files,
+    debian_mirror,
+    fixture_image,
+    fixture_tag,
+)
 
 PROBE = (
-    "import msgpack, fluent.sender, pipeline_tests.line as line; "
+    "import msgpack, fluent.sender, pipeline_tests._container.line as line; "
     "print(msgpack.version, line.PREFIX_LEN, line.__file__)"
 )
 
@@ -30,15 +36,24 @@ def test_mirror_is_read_from_deb822_and_one_line_sources(tmp_path: Path) -> None
 
 
 def test_fixture_tag_changes_when_a_fixture_changes(tmp_path: Path) -> None:
-    (tmp_path / "fixtures").mkdir()
-    (tmp_path / "pipeline_tests").mkdir()
-    (tmp_path / "fixtures" / "Dockerfile").write_text("FROM x\n")
-    (tmp_path / "fixtures" / "app.py").write_text("print(1)\n")
-    first = fixture_tag("pipeline-tests/base:1", tmp_path)
-    assert first == fixture_tag("pipeline-tests/base:1", tmp_path)
-    (tmp_path / "fixtures" / "app.py").write_text("print(2)\n")
-    assert fixture_tag("pipeline-tests/base:1", tmp_path) != first
+    (tmp_path / "Dockerfile").write_text("FROM x\n")
+    (tmp_path / "app.py").write_text("print(1)\n")
+    files = {"Dockerfile": tmp_path / "Dockerfile", "pt/fixtures/app.py": tmp_path / "app.py"}
+    first = fixture_tag("pipeline-tests/base:1", files)
+    assert first == fixture_tag("pipeline-tests/base:1", files)
+    (tmp_path / "app.py").write_text("print(2)\n")
+    assert fixture_tag("pipeline-tests/base:1", files) != first
+    assert fixture_tag("pipeline-tests/base:2", files) != first
     assert first.startswith(f"{FIXTURE_REPO}:")
+
+
+def test_context_holds_the_dockerfile_fixtures_and_the_whole_container_package() -> None:
+    names = set(context_files())
+    assert {"Dockerfile", "pt/fixtures/app.py", "pt/fixtures/router.py",
+            "pt/pipeline_tests/_container/__init__.py", "pt/pipeline_tests/_container/line.py",
+            "pt/pipeline_tests/_container/forward.py"} <= names
+    assert not any(name.startswith("pt/pipeline_tests/_") and "_container" not in name
+                   for name in names)
 
 
 @pytest.mark.docker
@@ -49,7 +64,7 @@ def test_fixture_image_runs_python_with_msgpack_and_fluent_logger() -> None:
         tag, ["python3", "-c", PROBE], network_mode="host", remove=True,
         labels={"pipeline-tests.helper": "1"},
     )
-    assert output.decode() == "(1, 0, 3) 50 /opt/pt/pipeline_tests/line.py\n"
+    assert output.decode() == "(1, 0, 3) 50 /opt/pt/pipeline_tests/_container/line.py\n"
 
 
 @pytest.mark.docker

@@ -10,10 +10,11 @@ import docker
 import pytest
 from conftest import TrialRunner
 
-from pipeline_tests import routers
-from pipeline_tests.errors import UserError
-from pipeline_tests.result import TrialResult
-from pipeline_tests.scenario import Router, Scenario, Stop, Workload
+from pipeline_tests import _routers as routers
+from pipeline_tests._errors import ImageMissing
+from pipeline_tests._results.trial_result import TrialResult
+from pipeline_tests._scenario.model import Router, Stop, Workload
+from pipeline_tests._scenario.scenario import Scenario
 
 pytestmark = [pytest.mark.docker, pytest.mark.real_router]
 
@@ -23,7 +24,7 @@ RATE, AFTER = 1000, 2.0
 def need_image(client: docker.DockerClient, router: Router) -> None:
     try:
         routers.ensure_image(client, router, pull=True)
-    except UserError as exc:
+    except ImageMissing as exc:
         pytest.skip(f"image {routers.image_for(router)} absent and not pullable: {exc}")
 
 

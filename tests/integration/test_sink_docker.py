@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from pipeline_tests.line import PREFIX_LEN
-from pipeline_tests.sink import Sink, SinkConfig
+from pipeline_tests._container.line import PREFIX_LEN
+from pipeline_tests._sink import Sink, SinkConfig
 
 pytestmark = pytest.mark.docker
 

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 from conftest import TrialRunner
 
-from pipeline_tests.scenario import Scenario, Stop, Workload
+from pipeline_tests._scenario.model import Stop, Workload
+from pipeline_tests._scenario.scenario import Scenario
 
 pytestmark = pytest.mark.docker
 

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline_tests import line, tally
-from pipeline_tests.ledger import Ledger, reconcile
+from pipeline_tests._container import line, tally
+from pipeline_tests._ledger.ledger import Ledger, reconcile
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "fixtures" / "app.py"
@@ -207,7 +207,7 @@ def test_fluent_without_server_counts_refusals(tmp_path: Path) -> None:
 
 
 def test_fluent_into_real_sink(tmp_path: Path) -> None:
-    sink_module = pytest.importorskip("pipeline_tests.sink")
+    sink_module = pytest.importorskip("pipeline_tests._sink.sink")
     with sink_module.Sink.start(sink_module.SinkConfig(run_id=RUN, workers=2)) as sink:
         app = start(tmp_path, PT_OUTPUT="fluent", PT_FLUENT_PORT=str(sink.port),
                     PT_COUNT="500", PT_STREAMS="2")

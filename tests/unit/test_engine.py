@@ -2,13 +2,13 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline_tests.engine import (
+from pipeline_tests._docker.engine import (
     FLUENTD_LOG_OPTS,
     check_log_opts,
     driver_options_supported,
     parse_version,
 )
-from pipeline_tests.errors import UserError
+from pipeline_tests._errors import SetupError
 
 # What compose/firelens.yaml sets, as ECS FireLens does.
 FIRELENS_OPTS = {
@@ -49,7 +49,7 @@ def test_firelens_options_pass_on_debian_bookworm_docker() -> None:
 
 
 def test_option_newer_than_the_daemon_is_refused_with_both_versions() -> None:
-    with pytest.raises(UserError) as err:
+    with pytest.raises(SetupError) as err:
         check_log_opts(FIRELENS_OPTS, "19.03.15")
     assert str(err.value) == (
         "The `fluentd` log-driver option `fluentd-async` needs Docker Engine 20.10.0 or newer, "
@@ -58,7 +58,7 @@ def test_option_newer_than_the_daemon_is_refused_with_both_versions() -> None:
 
 
 def test_removed_option_is_refused() -> None:
-    with pytest.raises(UserError) as err:
+    with pytest.raises(SetupError) as err:
         check_log_opts({"fluentd-async-connect": "true"}, "28.0.0")
     assert str(err.value) == (
         "The `fluentd` log-driver option `fluentd-async-connect` was removed in Docker Engine "
@@ -69,7 +69,7 @@ def test_removed_option_is_refused() -> None:
 
 
 def test_unknown_option_is_refused() -> None:
-    with pytest.raises(UserError) as err:
+    with pytest.raises(SetupError) as err:
         check_log_opts({"fluentd-asyncc": "true"}, "20.10.24")
     assert str(err.value).startswith(
         "Unknown `fluentd` log-driver option `fluentd-asyncc`. Docker's fluentd driver knows: "
@@ -80,7 +80,7 @@ def test_unknown_option_is_refused() -> None:
 def test_generic_ring_buffer_options_arrived_in_17_04() -> None:
     opts = {"mode": "non-blocking", "max-buffer-size": "1m"}
     check_log_opts(opts, "17.04.0-ce")
-    with pytest.raises(UserError) as err:
+    with pytest.raises(SetupError) as err:
         check_log_opts(opts, "17.03.2-ce")
     assert "`max-buffer-size` needs Docker Engine 17.04.0" in str(err.value)
 

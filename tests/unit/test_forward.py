@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline_tests import forward as fw
+from pipeline_tests._container import forward as fw
 
 T0 = 1_700_000_000_123_456_789
 ENTRIES = [(T0 + i, {"log": f"line {i}", "n": i}) for i in range(5)]

@@ -11,9 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline_tests import latency, line
-from pipeline_tests.ledger import MAX_BITMAP_SEQ, Ledger, LedgerReport, LostRange, reconcile
-from pipeline_tests.tally import NO_STOP
+from pipeline_tests._container import line
+from pipeline_tests._container.tally import NO_STOP
+from pipeline_tests._ledger import latency
+from pipeline_tests._ledger.ledger import MAX_BITMAP_SEQ, Ledger, LedgerReport, LostRange, reconcile
 
 RUN = "0badcafe"
 OTHER = "feedf00d"

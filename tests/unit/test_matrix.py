@@ -3,19 +3,18 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline_tests.errors import UserError
-from pipeline_tests.matrix import (
+from pipeline_tests._errors import InputError
+from pipeline_tests._scenario.load import load
+from pipeline_tests._scenario.matrix import (
     Cell,
     _dirnames,
     axis_names,
-    canonical_axis,
     cells_of,
     expand,
     label,
-    parse_matrix,
     trial_dirname,
 )
-from pipeline_tests.scenario import Scenario, load
+from pipeline_tests._scenario.scenario import Scenario, canonical_axis, parse_matrix
 
 ISSUE_MATRIX = """
 matrix:
@@ -29,12 +28,12 @@ exclude:
 
 
 def issue_cells() -> list[Cell]:
-    axes, exclude = parse_matrix(yaml.safe_load(ISSUE_MATRIX), "s.yaml")
+    axes, exclude = parse_matrix(yaml.safe_load(ISSUE_MATRIX), lambda *keys: "s.yaml")
     return expand(Scenario(), axes, exclude)
 
 
 def error(axes: dict, exclude: list | None = None, base: Scenario | None = None) -> str:
-    with pytest.raises(UserError) as caught:
+    with pytest.raises(InputError) as caught:
         expand(base or Scenario(), axes, exclude or [])
     return str(caught.value)
 
@@ -42,10 +41,10 @@ def error(axes: dict, exclude: list | None = None, base: Scenario | None = None)
 def test_parse_matrix_canonicalises_keys() -> None:
     axes, exclude = parse_matrix(
         {"matrix": {"driver.fluentd-async": [True, False], "topology": ["firelens"]},
-         "exclude": [{"driver.fluentd-async": False}]}, "s.yaml")
+         "exclude": [{"driver.fluentd-async": False}]}, lambda *keys: "s.yaml")
     assert axes == {"driver.fluentd_async": (True, False), "topology": ("firelens",)}
     assert exclude == [{"driver.fluentd_async": False}]
-    assert parse_matrix({}, "s.yaml") == ({}, [])
+    assert parse_matrix({}, lambda *keys: "s.yaml") == ({}, [])
     assert canonical_axis("router.flush-at-shutdown") == "router.flush_at_shutdown"
 
 
@@ -77,8 +76,8 @@ def test_parse_matrix_canonicalises_keys() -> None:
      "s.yaml: each 'exclude' entry must be a non-empty mapping of axis -> value, got {}."),
 ])
 def test_parse_matrix_rejects_bad_shapes(data: dict, message: str) -> None:
-    with pytest.raises(UserError) as caught:
-        parse_matrix(data, "s.yaml")
+    with pytest.raises(InputError) as caught:
+        parse_matrix(data, lambda *keys: "s.yaml")
     assert str(caught.value) == message
 
 
@@ -86,7 +85,7 @@ def test_parse_matrix_names_file_and_line_through_a_locator() -> None:
     def locate(*keys: str) -> str:
         return {("matrix", "workload.rate"): "s.yaml:3"}.get(keys, "s.yaml")
 
-    with pytest.raises(UserError) as caught:
+    with pytest.raises(InputError) as caught:
         parse_matrix({"matrix": {"workload.rate": []}}, locate)
     assert str(caught.value).startswith("s.yaml:3: matrix axis 'workload.rate'")
 
@@ -227,10 +226,10 @@ def test_errors_use_the_locator_for_file_and_line() -> None:
     def locate(*keys: str) -> str:
         return "s.yaml:" + {("matrix", "stop.sequence"): "4", ("exclude",): "9"}.get(keys, "1")
 
-    with pytest.raises(UserError) as caught:
+    with pytest.raises(InputError) as caught:
         expand(Scenario(), {"stop.sequence": ["sideways"]}, [], locate)
     assert str(caught.value).startswith("s.yaml:4: matrix axis 'stop.sequence'")
-    with pytest.raises(UserError) as caught:
+    with pytest.raises(InputError) as caught:
         expand(Scenario(), {"stop.sequence": ["ecs"]}, [{"x.y": 1}], locate)
     assert str(caught.value).startswith("s.yaml:9: 'exclude' names 'x.y'")
 

@@ -4,8 +4,10 @@ from pathlib import Path
 
 from rich.console import Console
 
-from pipeline_tests.report import over_max_loss, print_report, summarize, write_results
-from pipeline_tests.result import TrialResult, where_lost
+from pipeline_tests._report.terminal import print_report
+from pipeline_tests._results.run_results import RunResults
+from pipeline_tests._results.stats import over_max_loss, summarize
+from pipeline_tests._results.trial_result import TrialResult, where_lost
 
 BASE = TrialResult(
     topology="firelens", router="builtin", stop="ecs", trial=1, line_run_id="0badcafe",
@@ -58,8 +60,8 @@ def test_max_loss_verdict() -> None:
 
 
 def test_results_json_schema(tmp_path: Path) -> None:
-    path = tmp_path / "results.json"
-    write_results(path, {"run_id": "r1"}, [BASE, LOSSY])
+    path = RunResults("r1", tmp_path, {"run_id": "r1"}, (BASE, LOSSY)).write_json()
+    assert path == tmp_path / "results.json"
     data = json.loads(path.read_text())
     trial = data["trials"][1]
     assert data["run_id"] == "r1" and len(data["trials"]) == 2 and len(data["cells"]) == 1
@@ -73,6 +75,6 @@ def test_results_json_schema(tmp_path: Path) -> None:
 
 def test_terminal_report_shows_lost_ranges() -> None:
     console = Console(record=True, width=250)
-    print_report(console, [BASE, LOSSY])
+    print_report(console, RunResults("r1", Path("runs/r1"), {}, (BASE, LOSSY)))
     text = console.export_text()
     assert "900-999" in text and "app->router_in" in text and "1/2 (9%-91%)" in text

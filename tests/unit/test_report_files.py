@@ -6,15 +6,15 @@ from pathlib import Path
 
 from test_report import BASE, LOSSY
 
-from pipeline_tests.report_html import (
+from pipeline_tests._report.html import (
     MAX_MAP_ROWS,
     _map_rows,
     rate_curves,
     render_html,
     write_html,
 )
-from pipeline_tests.report_junit import write_junit
-from pipeline_tests.result import TrialResult
+from pipeline_tests._report.junit import write_junit
+from pipeline_tests._results.trial_result import TrialResult
 
 DIRECT = dataclasses.replace(BASE, topology="direct-tcp", emitted_by_stream=(1000,),
                              stop_seq=(800,))

@@ -4,9 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline_tests.errors import UserError
-from pipeline_tests.result import TrialResult
-from pipeline_tests.resume import (
+from pipeline_tests._errors import InputError
+from pipeline_tests._results.stored import (
     check_same_scenario,
     discard_unfinished,
     finished_trials,
@@ -16,7 +15,8 @@ from pipeline_tests.resume import (
     scenario_differences,
     stored_header,
 )
-from pipeline_tests.scenario import Scenario, to_dict
+from pipeline_tests._results.trial_result import TrialResult
+from pipeline_tests._scenario.scenario import Scenario, to_dict
 
 RESULT = TrialResult(
     topology="firelens", router="builtin", stop="kill", trial=2, line_run_id="0badcafe",
@@ -79,7 +79,7 @@ def test_open_run(tmp_path: Path) -> None:
     (tmp_path / "scratch").mkdir()  # not a run: no results.json
     assert open_run(tmp_path, "20240101-090000-bbbb") == tmp_path / "20240101-090000-bbbb"
     assert run_ids(tmp_path) == ["20240101-090000-bbbb", "20240102-100000-aaaa"]
-    with pytest.raises(UserError) as caught:
+    with pytest.raises(InputError) as caught:
         open_run(tmp_path, "20240103-nope")
     assert str(caught.value) == (
         f"Cannot resume run '20240103-nope': no directory {tmp_path / '20240103-nope'}. "
@@ -88,16 +88,16 @@ def test_open_run(tmp_path: Path) -> None:
 
 
 def test_open_run_without_runs_and_with_a_path_as_id(tmp_path: Path) -> None:
-    with pytest.raises(UserError) as caught:
+    with pytest.raises(InputError) as caught:
         open_run(tmp_path / "runs", "x")
     assert str(caught.value) == (
         f"Cannot resume run 'x': no directory {tmp_path / 'runs' / 'x'}. There are no runs in "
         f"{tmp_path / 'runs'}. Pass one of these to --resume (and the same --out), or start a "
         "new run.")
     (tmp_path / "a" / "b").mkdir(parents=True)
-    with pytest.raises(UserError):
+    with pytest.raises(InputError):
         open_run(tmp_path, "a/b")
-    with pytest.raises(UserError):
+    with pytest.raises(InputError):
         open_run(tmp_path, "..")
 
 
@@ -105,7 +105,7 @@ def test_open_run_lists_only_the_newest_runs(tmp_path: Path) -> None:
     for i in range(12):
         (tmp_path / f"run{i:02d}").mkdir()
         (tmp_path / f"run{i:02d}" / "results.json").write_text("{}")
-    with pytest.raises(UserError) as caught:
+    with pytest.raises(InputError) as caught:
         open_run(tmp_path, "x")
     assert (f"Runs in {tmp_path}: run02, run03, run04, run05, run06, run07, run08, run09, "
             "run10, run11 (and 2 older).") in str(caught.value)
@@ -116,12 +116,12 @@ def test_stored_header(tmp_path: Path) -> None:
     (tmp_path / "results.json").write_text(json.dumps(header))
     assert stored_header(tmp_path) == json.loads(json.dumps(header))
     (tmp_path / "results.json").write_text('{"run_id": "r1"}')
-    with pytest.raises(UserError) as caught:
+    with pytest.raises(InputError) as caught:
         stored_header(tmp_path)
     assert str(caught.value) == (f"Cannot use the run in {tmp_path}: {tmp_path / 'results.json'} "
                                  "has no 'scenario'. Start a new run.")
     (tmp_path / "results.json").unlink()
-    with pytest.raises(UserError) as caught:
+    with pytest.raises(InputError) as caught:
         stored_header(tmp_path)
     assert str(caught.value).startswith(
         f"Cannot use the run in {tmp_path}: {tmp_path / 'results.json'} is missing or "
@@ -150,7 +150,7 @@ def test_scenario_differences_name_each_key() -> None:
 def test_check_same_scenario_says_to_start_a_new_run(tmp_path: Path) -> None:
     stored = json.loads(json.dumps(to_dict(Scenario())))
     current = to_dict(Scenario().with_overrides(trials=5))
-    with pytest.raises(UserError) as caught:
+    with pytest.raises(InputError) as caught:
         check_same_scenario(stored, current, tmp_path)
     assert str(caught.value) == (
         f"Cannot resume {tmp_path}: the scenario differs from the one it started with "

@@ -19,9 +19,9 @@ import pytest
 from fluent import sender
 from test_sink import read_objects
 
-from pipeline_tests import forward as fw
-from pipeline_tests.line import encode
-from pipeline_tests.sink import Sink, SinkConfig
+from pipeline_tests._container import forward as fw
+from pipeline_tests._container.line import encode
+from pipeline_tests._sink import Sink, SinkConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 ROUTER = ROOT / "fixtures" / "router.py"

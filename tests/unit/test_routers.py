@@ -10,9 +10,12 @@ from typing import Any
 import docker.errors
 import pytest
 
-from pipeline_tests import fluent_bit, fluentd, routers
-from pipeline_tests.errors import UserError
-from pipeline_tests.scenario import Router
+from pipeline_tests import _routers as routers
+from pipeline_tests._errors import ImageMissing, InputError
+from pipeline_tests._resources import data_dir
+from pipeline_tests._routers import fluent_bit_conf as fluent_bit
+from pipeline_tests._routers import fluentd_conf as fluentd
+from pipeline_tests._scenario.model import Router
 
 PORTS = routers.RouterPorts(router=24224, sink=24225, metrics=2020)
 ARN = "arn:aws:ecs:us-east-1:000000000000:task/pipeline-tests/0123456789abcdef0123456789abcdef"
@@ -142,7 +145,7 @@ def test_fluent_bit_minimize_log_loss_includes_the_shipped_preset(tmp_path: Path
     text = conf(tmp_path, Router(kind="fluent-bit", preset="minimize-log-loss"))
     assert text == (FLUENT_BIT_HEAD + "\n@INCLUDE /pt/user/minimize-log-loss.conf\n"
                     + FLUENT_BIT_TAIL)
-    preset = routers.PRESETS_DIR / "fluent-bit" / "minimize-log-loss.conf"
+    preset = routers.presets_dir("fluent-bit") / "minimize-log-loss.conf"
     assert "[SERVICE]\n    Flush 1\n    Grace 30\n" in preset.read_text()
 
 
@@ -267,17 +270,18 @@ def test_prepare_returns_the_compose_variables(tmp_path: Path) -> None:
     env = routers.prepare(Router(kind="fluentd", image="my/fluentd:1"), tmp_path / "c", PORTS)
     assert env == {"PT_ROUTER_IMAGE": "my/fluentd:1",
                    "PT_ROUTER_CONF": str((tmp_path / "c").resolve()),
-                   "PT_ROUTER_USER_DIR": str(routers.PRESETS_DIR / "fluentd"),
+                   "PT_ROUTER_USER_DIR": str(routers.presets_dir("fluentd").resolve()),
                    "PT_ROUTER_STORAGE": str((tmp_path / "storage").resolve())}
     assert routers.prepare(Router(), tmp_path / "b", PORTS) == {}
 
 
 def test_every_kind_has_a_compose_file_and_a_default_image() -> None:
-    compose_dir = routers.PRESETS_DIR.parent.parent / "compose"
+    compose_dir = data_dir("compose")
     for kind in routers.KINDS:
         assert (compose_dir / f"router-{kind}.yaml").is_file()
         text = (compose_dir / f"router-{kind}.yaml").read_text()
-        assert kind == "builtin" or f"${{PT_ROUTER_IMAGE:-{routers.DEFAULT_IMAGES[kind]}}}" in text
+        default = routers.KINDS[kind].default_image
+        assert kind == "builtin" or f"${{PT_ROUTER_IMAGE:-{default}}}" in text
 
 
 @pytest.mark.parametrize("router, words", [
@@ -287,12 +291,12 @@ def test_every_kind_has_a_compose_file_and_a_default_image() -> None:
     (Router(kind="fluent-bit", config="/etc/hostname", preset="firelens"), "Give one"),
 ])
 def test_bad_router_input(tmp_path: Path, router: Router, words: str) -> None:
-    with pytest.raises(UserError, match=words):
+    with pytest.raises(InputError, match=words):
         routers.prepare(router, tmp_path / "conf", PORTS)
 
 
 def test_a_directory_is_not_a_config_file(tmp_path: Path) -> None:
-    with pytest.raises(UserError, match="is not a readable file"):
+    with pytest.raises(InputError, match="is not a readable file"):
         routers.prepare(Router(kind="fluentd", config=str(tmp_path)), tmp_path / "c", PORTS)
 
 
@@ -345,7 +349,7 @@ class FakeImages:
 
 def test_ensure_image_names_the_pull_command() -> None:
     client: Any = SimpleNamespace(images=FakeImages({}))
-    with pytest.raises(UserError, match=r"Run `docker pull fluent/fluent-bit:5\.1\.1`"):
+    with pytest.raises(ImageMissing, match=r"Run `docker pull fluent/fluent-bit:5\.1\.1`"):
         routers.ensure_image(client, Router(kind="fluent-bit"), pull=False)
     client.images.present["my/fb:2"] = object()
     assert routers.ensure_image(client, Router(kind="fluent-bit", image="my/fb:2"), False) \
@@ -355,7 +359,7 @@ def test_ensure_image_names_the_pull_command() -> None:
 def test_ensure_image_pulls_when_asked() -> None:
     images = FakeImages({}, pull_error=True)
     client: Any = SimpleNamespace(images=images)
-    with pytest.raises(UserError, match="registry unreachable"):
+    with pytest.raises(ImageMissing, match="registry unreachable"):
         routers.ensure_image(client, Router(kind="aws-for-fluent-bit"), pull=True)
     assert images.pulled == [("public.ecr.aws/aws-observability/aws-for-fluent-bit", "3.4.14")]
 

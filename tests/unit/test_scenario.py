@@ -2,8 +2,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline_tests.errors import UserError
-from pipeline_tests.scenario import Scenario, Stop, Workload, load
+from pipeline_tests._errors import InputError
+from pipeline_tests._scenario.load import load
+from pipeline_tests._scenario.model import Stop, Workload
+from pipeline_tests._scenario.scenario import Scenario
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -64,19 +66,19 @@ def test_rate_max_means_unthrottled(tmp_path: Path) -> None:
 ])
 def test_bad_scenario_names_file_line_and_allowed_values(tmp_path: Path, text: str,
                                                          message: str) -> None:
-    with pytest.raises(UserError) as err:
+    with pytest.raises(InputError) as err:
         load(write(tmp_path, text))
     assert str(err.value) == str(tmp_path / message)
 
 
 def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
-    with pytest.raises(UserError) as err:
+    with pytest.raises(InputError) as err:
         load(write(tmp_path, "trials: 3\nstop: [unclosed\n"))
     assert str(err.value).startswith(f"{tmp_path / 'scenario.yaml'}:3: not valid YAML")
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(UserError) as err:
+    with pytest.raises(InputError) as err:
         load(tmp_path / "nope.yaml")
     assert str(err.value) == (f"Cannot read scenario file {tmp_path / 'nope.yaml'}: No such file "
                               "or directory. Check the path, or run without a file to use the "
@@ -90,7 +92,7 @@ def test_overrides_return_a_new_checked_scenario() -> None:
     assert (s.workload.rate, s.topologies, s.stop.after, s.trials, s.max_loss) == (
         300, ("direct-tcp",), 2.0, 3, 0)
     assert base.workload.rate is None
-    with pytest.raises(UserError) as err:
+    with pytest.raises(InputError) as err:
         base.with_overrides(**{"stop.sequence": "slow"})
     assert str(err.value) == ("command line: unknown stop sequence 'slow'. "
                               "Allowed: ecs, all-at-once, kill, router-first, none, pod-delete.")

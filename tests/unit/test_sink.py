@@ -13,10 +13,10 @@ import msgpack
 import pytest
 from fluent import asyncsender, sender
 
-from pipeline_tests import forward as fw
-from pipeline_tests.errors import UserError
-from pipeline_tests.line import encode
-from pipeline_tests.sink import Sink, SinkConfig
+from pipeline_tests._container import forward as fw
+from pipeline_tests._container.line import encode
+from pipeline_tests._errors import InputError
+from pipeline_tests._sink import Sink, SinkConfig
 
 RUN = "a1b2c3d4"
 OTHER = "99999999"
@@ -203,7 +203,7 @@ def test_port_in_use_is_a_user_error() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        with pytest.raises(UserError, match=f"port 127.0.0.1:{port} is already in use"):
+        with pytest.raises(InputError, match=f"port 127.0.0.1:{port} is already in use"):
             Sink.start(SinkConfig(port=port))
 
 

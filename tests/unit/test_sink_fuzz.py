@@ -10,10 +10,10 @@ import time
 import msgpack
 from fluent import sender
 
-from pipeline_tests import forward as fw
-from pipeline_tests.ledger import Ledger
-from pipeline_tests.line import encode
-from pipeline_tests.sink import Sink, SinkConfig, lines_of
+from pipeline_tests._container import forward as fw
+from pipeline_tests._container.line import encode
+from pipeline_tests._ledger.ledger import Ledger
+from pipeline_tests._sink import Sink, SinkConfig, lines_of
 
 RUN = "a1b2c3d4"
 # Differs from RUN at every position: no handful of byte mutations turns one into the other.

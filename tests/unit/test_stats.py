@@ -4,7 +4,12 @@ import math
 import pytest
 from test_report import BASE as REPORT_BASE
 
-from pipeline_tests.stats import CellStats, summarize_cell, summarize_cells, wilson_interval
+from pipeline_tests._results.stats import (
+    CellStats,
+    summarize_cell,
+    summarize_cells,
+    wilson_interval,
+)
 
 # The shared example trial, as blocked as these tests need it.
 BASE = dataclasses.replace(REPORT_BASE, blocked_s=0.5)

@@ -1,0 +1,188 @@
+"""The `pipeline-tests` command: a thin layer over the library (pipeline_tests.run and friends).
+
+Heavy modules (docker, yaml, matplotlib) are imported inside the commands that need them, so
+`pipeline-tests report` and `--help` start quickly and work without a Docker engine.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from pipeline_tests._cli.bars import ProgressBars
+from pipeline_tests._errors import InputError, PipelineTestsError
+from pipeline_tests._report.terminal import print_report
+from pipeline_tests._results.run_results import RunResults
+from pipeline_tests._results.stored import stored_run
+from pipeline_tests._version import __version__
+
+# Tables are wide: when output goes to a file or CI log, do not squeeze them to 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 200)
+
+EPILOG = """\b
+Examples:
+  pipeline-tests run                          FireLens vs direct TCP, 3 trials each
+  pipeline-tests run scenarios/rate-sweep.yaml
+  pipeline-tests run --router fluent-bit --router-config ops/fluent-bit.conf --rate 300
+  pipeline-tests report runs/<run-id>         show a finished run again
+  pipeline-tests doctor                       check Docker, Compose and the images
+"""
+
+
+def _rate(value: str | None) -> int | None | str:
+    if value is None:
+        return None
+    if value == "max":
+        return "max"
+    if value.isdigit() and int(value) >= 1:
+        return int(value)
+    raise click.BadParameter(f"'{value}' is not 'max' or a whole number of lines/s >= 1.")
+
+
+@click.group(epilog=EPILOG)
+@click.version_option(__version__, prog_name="pipeline-tests")
+def cli() -> None:
+    """Floods real log topologies, stops the task like ECS or Kubernetes, counts every lost line.
+
+    Each run writes runs/<run-id>/results.json, report.html and junit.xml.
+    """
+
+
+@cli.command(name="run")
+@click.argument("scenario_file", required=False, type=click.Path(path_type=Path))
+@click.option("--rate", callback=lambda c, p, v: _rate(v),
+              help="Lines/s across streams, or 'max' (as fast as the app can write).")
+@click.option("--line-size", type=click.IntRange(min=1), help="Bytes per line (default 400).")
+@click.option("--stop-after", type=click.FloatRange(min=0, min_open=True),
+              help="Seconds of flooding before the stop sequence (default 10).")
+@click.option("--trials", type=click.IntRange(min=1), help="Trials per topology (default 3).")
+@click.option("--topology", multiple=True,
+              help="firelens, direct-tcp, direct-unix, file or tail; repeat for several.")
+@click.option("--stop", "stop_sequence",
+              help="Stop sequence: ecs, all-at-once, kill, router-first, none, pod-delete.")
+@click.option("--router",
+              help="Router kind: builtin (default), fluent-bit, aws-for-fluent-bit, fluentd.")
+@click.option("--router-image", metavar="IMAGE[:TAG]",
+              help="The router's image instead of the kind's default (e.g. a newer tag).")
+@click.option("--router-config", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="Your Fluent Bit / Fluentd config file, included unchanged.")
+@click.option("--max-loss", type=click.IntRange(min=0),
+              help="Exit 1 when any trial loses more than N lines.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs"), show_default=True,
+              help="Directory for runs/<run-id>/.")
+@click.option("--pull", is_flag=True, help="docker pull a router image that is not present.")
+@click.option("--resume", "resume_id", metavar="RUN_ID",
+              help="Continue an interrupted run in OUT/RUN_ID (same scenario and flags): "
+                   "finished trials are kept, the rest run.")
+def run_command(scenario_file: Path | None, rate: Any, line_size: int | None,
+                stop_after: float | None, trials: int | None, topology: tuple[str, ...],
+                stop_sequence: str | None, router: str | None, router_image: str | None,
+                router_config: Path | None, max_loss: int | None, out: Path, pull: bool,
+                resume_id: str | None) -> None:
+    """Run SCENARIO_FILE (YAML), or the default FireLens vs direct-TCP comparison."""
+    from pipeline_tests import Scenario, load_scenario, run
+
+    base = load_scenario(scenario_file) if scenario_file else Scenario()
+    chosen = base.with_overrides(**{
+        "workload.rate": rate, "workload.line_size": line_size, "stop.after": stop_after,
+        "trials": trials, "topologies": list(topology), "stop.sequence": stop_sequence,
+        "router.kind": router, "router.image": router_image,
+        "router.config": str(router_config.resolve()) if router_config else None,
+        "max_loss": max_loss})
+    bars = ProgressBars(console)
+    try:
+        results = run(chosen, out, on_event=bars, pull=pull, resume=resume_id)
+    except KeyboardInterrupt:
+        if bars.results is not None:
+            _report(bars.results)
+        console.print("[yellow]interrupted[/]: finished trials are kept above; "
+                      "every container of the run was removed.")
+        sys.exit(130)
+    _report(results)
+    _exit_status(results, chosen.max_loss)
+
+
+@cli.command(name="report")
+@click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--max-loss", type=click.IntRange(min=0),
+              help="Exit 1 when any trial lost more than N lines (default: the run's own).")
+def report_command(run_dir: Path, max_loss: int | None) -> None:
+    """Show a finished (or interrupted) run again and rewrite its report.html and junit.xml."""
+    results = stored_run(run_dir)
+    _report(results, max_loss)
+    _exit_status(results, results.max_loss if max_loss is None else max_loss)
+
+
+def _report(results: RunResults, max_loss: int | None = None) -> None:
+    # Imported here: matplotlib takes a second to load, and only a report needs it.
+    from pipeline_tests._report.files import write_reports
+
+    print_report(console, results)
+    written = write_reports(results, results.max_loss if max_loss is None else max_loss)
+    console.print(f"results: {results.results_json} ({len(results.trials)} trials"
+                  + (f", {len(results.failures)} failed" if results.failures else "")
+                  + f"); report: {', '.join(str(p) for p in written)}", highlight=False)
+
+
+def _exit_status(results: RunResults, max_loss: int | None) -> None:
+    failing = results.over_max_loss(max_loss)
+    if failing:
+        console.print(f"[red]FAIL[/]: lost more than {max_loss} lines in: {', '.join(failing)}")
+        sys.exit(1)
+    if results.failures:
+        console.print(f"[red]FAIL[/]: {len(results.failures)} trial(s) could not be carried "
+                      "out; the reasons are in the table above and in results.json.")
+        sys.exit(1)
+
+
+@cli.command(name="sink")
+@click.option("--listen", default="127.0.0.1:24224", show_default=True,
+              help="HOST:PORT for the Forward protocol over TCP.")
+@click.option("--unix", "unix_path", type=click.Path(), help="Also listen on this unix socket.")
+@click.option("--http", "http_port", type=click.IntRange(min=0, max=65535),
+              help="Also accept HTTP (JSON / msgpack bodies) on 127.0.0.1:PORT.")
+@click.option("--workers", type=click.IntRange(min=1, max=64), default=1, show_default=True)
+@click.option("--run-id", help="Count only lines of this run id (default: the first seen).")
+@click.option("--shared-key", help="Require the HELO/PING/PONG handshake with this key.")
+def sink_command(listen: str, unix_path: str | None, http_port: int | None, workers: int,
+                 run_id: str | None, shared_key: str | None) -> None:
+    """Run the sink alone, printing live counts: point any pipeline at it."""
+    from pipeline_tests._sink import SinkConfig, serve_forever
+
+    host, _, port = listen.rpartition(":")
+    if not port.isdigit() or host not in ("127.0.0.1", "localhost", "::1"):
+        raise InputError(f"--listen '{listen}' must be a loopback HOST:PORT such as "
+                         "127.0.0.1:24224 (pipeline-tests never listens on other addresses).")
+    serve_forever(SinkConfig(run_id=run_id, host=host, port=int(port), unix_path=unix_path,
+                             http_port=http_port, shared_key=shared_key, workers=workers))
+
+
+@cli.command(name="doctor")
+def doctor_command() -> None:
+    """Show the Docker engine, Compose, the log-driver options and the images."""
+    from pipeline_tests._cli.doctor import doctor
+
+    for line in doctor():
+        console.print(line, highlight=False)
+
+
+@cli.command(name="build-image")
+def build_image_command() -> None:
+    """Build the fixture image (app + builtin router) now; `run` also builds it when missing."""
+    from pipeline_tests._cli.doctor import build_image
+
+    console.print(build_image(lambda text: console.print(f"image: {text}", highlight=False)),
+                  highlight=False)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    try:
+        cli.main(args=list(argv) if argv is not None else None, prog_name="pipeline-tests")
+    except PipelineTestsError as err:
+        console.print(f"[red]error:[/] {err}", highlight=False, soft_wrap=True)
+        sys.exit(2)

@@ -1,0 +1,160 @@
+"""The Compose edge: the topologies are plain files in compose/; this module only sets their
+variables and drives `docker compose` (up one service, find its container, logs, down)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+from docker.models.containers import Container
+
+from pipeline_tests._errors import InstallError, SetupError, TrialFailed
+from pipeline_tests._resources import data_dir
+from pipeline_tests._routers import RouterPorts
+from pipeline_tests._scenario.scenario import Scenario
+
+
+@dataclass(frozen=True)
+class Project:
+    name: str
+    files: tuple[Path, ...]
+    env: Mapping[str, str]
+
+
+def project_for(name: str, topology: str, scenario: Scenario, env: Mapping[str, str]) -> Project:
+    router = scenario.router.kind
+    compose_dir = data_dir("compose")
+    files = (compose_dir / f"{topology}.yaml", compose_dir / f"router-{router}.yaml",
+             *variant_files(scenario, topology))
+    for path in files:
+        if not path.exists():
+            raise InstallError(f"Compose file {path} is missing. Topology '{topology}' with "
+                               f"router '{router}' needs it; reinstall pipeline-tests "
+                               "(`pip install --force-reinstall pipeline-tests`).")
+    return Project(name, files, dict(env))
+
+
+def variant_files(scenario: Scenario, topology: str) -> tuple[Path, ...]:
+    """The extra `-f` files a scenario needs beyond its topology and router."""
+    variants = data_dir("compose") / "variants"
+    names = []
+    if topology == "firelens" and scenario.driver.mode == "non-blocking":
+        names.append("driver-non-blocking")
+    limits = scenario.limits
+    for service in ("app", "router"):
+        if getattr(limits, f"{service}_nofile") is not None:
+            names.append(f"{service}-nofile")
+        if getattr(limits, f"{service}_memory") is not None:
+            names.append(f"{service}-memory")
+    return tuple(variants / f"{name}.yaml" for name in names)
+
+
+def _flag(value: bool) -> str:
+    return str(value).lower()
+
+
+def variables(s: Scenario, *, image: str, line_run_id: str, trial_dir: Path, sock_dir: Path,
+              ports: RouterPorts) -> dict[str, str]:
+    """The `${PT_*}` variables the Compose files read, from the scenario (strings only)."""
+    streams, rate = s.workload.streams, s.workload.rate
+    # `none` runs to completion: a line count when one is known, so the count is exact.
+    count = -(-s.stop.after_lines // streams) if s.stop.after_lines else (
+        round(rate * s.stop.after / streams) if rate else 0)
+    duration = 0 if count else s.stop.after
+    env = {
+        "PT_IMAGE": image, "PT_RUN_ID": line_run_id, "PT_RATE": str(s.workload.rate or "max"),
+        "PT_LINE_SIZE": str(s.workload.line_size), "PT_STREAMS": str(s.workload.streams),
+        # Only `none` lets the app finish by itself; every other sequence stops it.
+        "PT_DURATION": str(duration if s.stop.sequence == "none" else 0),
+        "PT_COUNT": str(count if s.stop.sequence == "none" else 0),
+        "PT_APP_STATE": str(trial_dir / "app"), "PT_ROUTER_STATE": str(trial_dir / "router"),
+        "PT_SOCK_DIR": str(sock_dir), "PT_LOG_DIR": str(trial_dir / "logs"),
+        "PT_ROUTER_PORT": str(ports.router),
+        "PT_SINK_PORT": str(ports.sink), "PT_METRICS_PORT": str(ports.metrics),
+        "PT_FLUSH_INTERVAL": str(s.router.flush_interval),
+        "PT_FLUSH_AT_SHUTDOWN": _flag(s.router.flush_at_shutdown), "PT_GRACE": str(s.router.grace),
+        "PT_REQUIRE_ACK": _flag(s.router.require_ack),
+        "PT_BUFFER_LIMIT": str(s.router.buffer_limit),
+        "PT_PAUSE_ON_STOP": _flag(s.router.pause_on_stop),
+        "PT_FLUENTD_ASYNC": _flag(s.driver.fluentd_async),
+        "PT_FLUENTD_BUFFER_LIMIT": str(s.driver.buffer_limit),
+        "PT_FLUENTD_REQUEST_ACK": _flag(s.driver.request_ack),
+        "PT_MAX_BUFFER_SIZE": s.driver.max_buffer_size, "PT_SENDER": s.client.sender,
+        "PT_BUFMAX": str(s.client.bufmax), "PT_QUEUE_CIRCULAR": _flag(s.client.queue_circular),
+    }
+    for service in ("app", "router"):
+        for knob in ("nofile", "memory"):
+            value = getattr(s.limits, f"{service}_{knob}")
+            if value is not None:
+                env[f"PT_{service.upper()}_{knob.upper()}"] = str(value)
+    return env
+
+
+def driver_opts(s: Scenario) -> dict[str, str]:
+    """The log-driver options compose/firelens.yaml (and its variants) will set."""
+    opts = {"fluentd-address": "unix:///", "fluentd-async": _flag(s.driver.fluentd_async),
+            "fluentd-buffer-limit": str(s.driver.buffer_limit),
+            "fluentd-request-ack": _flag(s.driver.request_ack),
+            "fluentd-sub-second-precision": "true", "tag": "app"}
+    if s.driver.mode == "non-blocking":
+        opts.update({"mode": "non-blocking", "max-buffer-size": s.driver.max_buffer_size})
+    return opts
+
+
+def _run(project: Project, *args: str, check: bool = True) -> str:
+    command = ["docker", "compose", "-p", project.name]
+    for path in project.files:
+        command += ["-f", str(path)]
+    command += list(args)
+    done = subprocess.run(command, env={**os.environ, **project.env}, capture_output=True,
+                          text=True, check=False)
+    if check and done.returncode != 0:
+        tail = "\n".join(done.stderr.strip().splitlines()[-5:])
+        raise SetupError(f"`docker compose {' '.join(args)}` failed for project {project.name}:\n"
+                         f"{tail}\nCheck that the Docker daemon runs and the fixture image exists "
+                         "(./setup.sh builds it).")
+    return done.stdout
+
+
+def render(project: Project) -> str:
+    """The fully interpolated Compose config, kept with each trial's results."""
+    return _run(project, "config")
+
+
+def create(project: Project, service: str) -> None:
+    _run(project, "create", "--no-recreate", service)
+
+
+def up(project: Project, service: str) -> None:
+    _run(project, "up", "-d", "--no-deps", "--no-recreate", service)
+
+
+def container(client: docker.DockerClient, project: Project, service: str) -> Container:
+    found = client.containers.list(all=True, filters={"label": [
+        f"com.docker.compose.project={project.name}", f"com.docker.compose.service={service}"]})
+    if not found:
+        raise TrialFailed(f"Service '{service}' of project {project.name} has no container; "
+                          "`docker compose up` did not create it.")
+    return found[0]
+
+
+def save_logs(project: Project, service: str, path: Path, tail: int | None = None) -> None:
+    # The app's own output is the flood itself (Docker keeps a copy): keep only its tail.
+    limit = ["--tail", str(tail)] if tail else []
+    path.write_text(_run(project, "logs", "--no-color", "--timestamps", *limit, service,
+                         check=False))
+
+
+def down(project: Project) -> None:
+    """Remove every container, network and volume of the project; never raises (cleanup path)."""
+    _run(project, "down", "--volumes", "--remove-orphans", "--timeout", "0", check=False)
+
+
+def leftovers(client: docker.DockerClient, prefix: str) -> list[str]:
+    """Names of containers whose Compose project starts with `prefix` (for leak checks)."""
+    return [c.name for c in client.containers.list(all=True, filters={"label": "pipeline-tests"})
+            if c.labels.get("com.docker.compose.project", "").startswith(prefix)]

@@ -1,0 +1,137 @@
+"""Stop sequences: how the task ends, the way ECS or Kubernetes would end it.
+
+- ecs: SIGTERM the app; SIGKILL it after stop_timeout; the router (FireLens sidecar) gets
+  SIGTERM only after the app exited, and SIGKILL stop_timeout later.
+- all-at-once: a Kubernetes pod: every container SIGTERM together, SIGKILL after the grace.
+- kill: SIGKILL the app, then stop the router as ECS would.
+- router-first: the misordered shutdown: the router gets SIGTERM (SIGKILL after stop_timeout)
+  and only once it is gone does the app get SIGTERM.
+- none: let the app run to completion, then stop the router as ECS would.
+- pod-delete: a Kubernetes pod deleted, seen from a node agent: SIGTERM the app (SIGKILL after
+  stop_timeout), then remove its container, and with it the log file Docker kept; the router
+  outlives the pod by `drain` seconds, then gets SIGTERM.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from docker.errors import APIError, NotFound
+from docker.models.containers import Container
+
+from pipeline_tests._scenario.model import Stop
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """When each step of the stop sequence happened (time.time_ns, 0 = never)."""
+
+    signal_ns: int  # first signal to the app (SIGTERM, or SIGKILL for `kill`)
+    app_exit_ns: int
+    app_exit_code: int
+    app_killed: bool  # needed SIGKILL after stop_timeout (or `kill`)
+    router_signal_ns: int
+    router_exit_ns: int
+    router_killed: bool
+
+
+def _signal(container: Container, name: str) -> None:
+    # Already gone is exactly what a stop wants.
+    with contextlib.suppress(NotFound, APIError):
+        container.kill(signal=name)
+
+
+def _running(container: Container) -> bool:
+    try:
+        container.reload()
+    except NotFound:
+        return False
+    return container.status in ("created", "running", "restarting", "paused")
+
+
+def _wait_exit(container: Container, timeout: float, tick: Callable[[], None]) -> bool:
+    """True when the container exited within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _running(container):
+            return True
+        tick()
+        time.sleep(0.1)
+    return not _running(container)
+
+
+def _terminate(container: Container, timeout: float, tick: Callable[[], None]) -> bool:
+    """SIGTERM, then SIGKILL after `timeout`; True when SIGKILL was needed."""
+    _signal(container, "SIGTERM")
+    if _wait_exit(container, timeout, tick):
+        return False
+    _signal(container, "SIGKILL")
+    _wait_exit(container, 10.0, tick)
+    return True
+
+
+def _exit_code(container: Container) -> int:
+    try:
+        container.reload()
+        return int(container.attrs["State"]["ExitCode"])
+    except NotFound:
+        return -1
+
+
+def _pod_delete(stop: Stop, app: Container, router: Container,
+                tick: Callable[[], None]) -> Timeline:
+    signal_ns = time.time_ns()
+    app_killed = _terminate(app, stop.stop_timeout, tick)
+    app_exit_ns, exit_code = time.time_ns(), _exit_code(app)
+    with contextlib.suppress(NotFound, APIError):
+        app.remove(force=True)
+    _wait_exit(router, stop.drain, tick)  # a node agent outlives the pod
+    router_signal_ns = time.time_ns()
+    router_killed = _terminate(router, stop.stop_timeout, tick)
+    return Timeline(signal_ns, app_exit_ns, exit_code, app_killed, router_signal_ns,
+                    time.time_ns(), router_killed)
+
+
+def run_stop(stop: Stop, app: Container, router: Container,
+             tick: Callable[[], None] = lambda: None) -> Timeline:
+    """Carry out `stop.sequence` now; `tick` is called while waiting (progress display)."""
+    if stop.sequence == "pod-delete":
+        return _pod_delete(stop, app, router, tick)
+    signal_ns = time.time_ns()
+    if stop.sequence == "all-at-once":
+        _signal(router, "SIGTERM")
+        router_signal_ns = time.time_ns()
+        app_killed = _terminate(app, stop.stop_timeout, tick)
+        app_exit_ns = time.time_ns()
+        router_killed = not _wait_exit(router, stop.stop_timeout, tick)
+        if router_killed:
+            _signal(router, "SIGKILL")
+            _wait_exit(router, 10.0, tick)
+        return Timeline(signal_ns, app_exit_ns, _exit_code(app), app_killed, router_signal_ns,
+                        time.time_ns(), router_killed)
+    if stop.sequence == "router-first":
+        router_killed = _terminate(router, stop.stop_timeout, tick)
+        router_exit_ns = time.time_ns()
+        app_signal_ns = time.time_ns()
+        app_killed = _terminate(app, stop.stop_timeout, tick)
+        return Timeline(app_signal_ns, time.time_ns(), _exit_code(app), app_killed, signal_ns,
+                        router_exit_ns, router_killed)
+    if stop.sequence == "kill":
+        _signal(app, "SIGKILL")
+        _wait_exit(app, 10.0, tick)
+        app_killed = True
+    elif stop.sequence == "none":
+        signal_ns = 0
+        app_killed = not _wait_exit(app, stop.after + stop.stop_timeout, tick)
+        if app_killed:
+            _signal(app, "SIGKILL")
+            _wait_exit(app, 10.0, tick)
+    else:
+        app_killed = _terminate(app, stop.stop_timeout, tick)
+    app_exit_ns = time.time_ns()
+    router_killed = _terminate(router, stop.stop_timeout, tick)
+    return Timeline(signal_ns, app_exit_ns, _exit_code(app), app_killed, app_exit_ns,
+                    time.time_ns(), router_killed)

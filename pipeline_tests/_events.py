@@ -1,0 +1,78 @@
+"""What a run tells its caller while it goes: typed progress events, in this order:
+
+    RunStarted, then per trial: TrialStarted, TrialProgress..., TrialFinished | TrialErrored,
+    then RunFinished (also after Ctrl-C, with the trials that finished)
+
+`run(..., on_event=callback)` calls the callback in the run's own thread, a few times a second
+while a trial runs. The CLI's progress bars and the live view are consumers of these; so can a
+caller's own code be (`on_event=print` shows them all).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pipeline_tests._results.trial_result import TrialFailure, TrialResult
+
+if TYPE_CHECKING:  # RunResults imports nothing from here; only the annotation needs it
+    from pipeline_tests._results.run_results import RunResults
+
+
+@dataclass(frozen=True)
+class ImageProgress:
+    """The fixture image is being built (first run on a machine: about a minute)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    run_id: str
+    run_dir: Path
+    trials: int  # planned in all
+    to_run: int  # not already finished (a resumed run keeps the finished ones)
+    cells: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TrialStarted:
+    label: str  # the cell, e.g. "firelens/builtin/ecs"
+    trial: int  # 1-based, within the cell
+    index: int  # 1-based, among the trials this run carries out
+    of: int
+    flood_seconds: float  # how long the app floods before the stop sequence
+
+
+@dataclass(frozen=True)
+class TrialProgress:
+    label: str
+    trial: int
+    phase: str  # "starting", "flooding", "stopping", "draining"
+    elapsed: float  # seconds since the flood started
+    emitted: int  # lines the app has emitted so far
+    received: int  # lines the sink has received so far
+
+
+@dataclass(frozen=True)
+class TrialFinished:
+    result: TrialResult
+
+
+@dataclass(frozen=True)
+class TrialErrored:
+    """A trial that could not be carried out; the run records it and goes on."""
+
+    failure: TrialFailure
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    results: RunResults
+
+
+Event = (ImageProgress | RunStarted | TrialStarted | TrialProgress | TrialFinished
+         | TrialErrored | RunFinished)
+OnEvent = Callable[[Event], None]

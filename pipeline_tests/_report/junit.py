@@ -1,0 +1,54 @@
+"""runs/<run-id>/junit.xml: the run as JUnit XML, for a CI system's test view.
+
+One test suite per cell, one test case per trial. A trial fails when it lost more lines than
+`max_loss` (the same verdict as the exit status); without `max_loss` every trial passes and its
+counts are in the case's output and the suite's properties.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from junitparser import Failure, JUnitXml, TestCase, TestSuite
+
+from pipeline_tests._results.stats import lost_pct, summarize
+from pipeline_tests._results.trial_result import TrialResult
+
+
+def junit_xml(run_id: str, results: Sequence[TrialResult], max_loss: int | None) -> JUnitXml:
+    xml = JUnitXml(name=f"pipeline-tests {run_id}")
+    stats = {s.label: s for s in summarize(results)}
+    by_cell: dict[str, list[TrialResult]] = {}  # in the order the cells ran
+    for result in results:
+        by_cell.setdefault(result.label, []).append(result)
+    for label, trials in by_cell.items():
+        suite = TestSuite(label)
+        cell = stats[label]
+        for name, value in (("trials_with_loss", cell.trials_with_loss),
+                            ("lost_mean", f"{cell.lost_mean:.1f}"),
+                            ("lost_pct_mean", f"{cell.lost_pct_mean:.2f}"),
+                            ("lost_at", cell.lost_at)):
+            suite.add_property(name, str(value))
+        for result in trials:
+            suite.add_testcase(_case(label, result, max_loss))
+        suite.update_statistics()
+        xml.add_testsuite(suite)
+    xml.update_statistics()
+    return xml
+
+
+def _case(label: str, result: TrialResult, max_loss: int | None) -> TestCase:
+    case = TestCase(f"trial {result.trial}", classname=label, time=result.seconds)
+    summary = (f"lost {result.lost:,} of {result.emitted:,} lines ({lost_pct(result):.2f}%), "
+               f"{result.duplicates:,} duplicates, lost at {result.lost_at}")
+    case.system_out = (f"{summary}\nlost ranges [stream, first, last]: "
+                       f"{[list(r) for r in result.lost_ranges]}\nhops: {dict(result.hops)}\n")
+    if max_loss is not None and result.lost > max_loss:
+        case.result = [Failure(f"{summary}; more than max_loss {max_loss:,}", "lost lines")]
+    return case
+
+
+def write_junit(path: Path, run_id: str, results: Sequence[TrialResult],
+                max_loss: int | None) -> None:
+    junit_xml(run_id, results, max_loss).write(str(path), pretty=True)

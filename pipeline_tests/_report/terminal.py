@@ -1,0 +1,65 @@
+"""The terminal report: a table per trial and a table per cell."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from pipeline_tests._results.run_results import RunResults
+from pipeline_tests._results.stats import CellStats, lost_pct, summarize
+from pipeline_tests._results.trial_result import TrialResult
+
+SHOWN_RANGES = 3
+
+
+def _ranges(result: TrialResult) -> str:
+    shown = [f"{first}-{last}" if first != last else str(first)
+             for _, first, last in result.lost_ranges[:SHOWN_RANGES]]
+    more = len(result.lost_ranges) - SHOWN_RANGES
+    return ", ".join(shown) + (f" (+{more})" if more > 0 else "")
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def trial_table(results: Sequence[TrialResult]) -> Table:
+    table = Table(title="Trials", title_justify="left")
+    for name in ("cell", "#", "emitted", "received", "lost", "lost %", "dup", "reord",
+                 "lost ranges", "lost after stop", "p50/p99 ms", "lines/s", "lost at"):
+        table.add_column(name, justify="left" if name in ("cell", "lost ranges", "lost at")
+                         else "right", no_wrap=name != "lost ranges")
+    for r in results:
+        table.add_row(r.label, str(r.trial), f"{r.emitted:,}", f"{r.received_distinct:,}",
+                      f"[red]{r.lost:,}[/]" if r.lost else "0", f"{lost_pct(r):.2f}",
+                      str(r.duplicates), str(r.reordered), _ranges(r),
+                      f"{r.lost_after_stop:,}",
+                      f"{_ms(r.latency_p50_ms)}/{_ms(r.latency_p99_ms)}",
+                      f"{r.achieved_rate:,.0f}", r.lost_at)
+    return table
+
+
+def cell_table(summaries: Sequence[CellStats]) -> Table:
+    table = Table(title="Per cell", title_justify="left")
+    for name in ("cell", "trials that lost (95% CI)", "lost mean", "lost min-max",
+                 "lost % mean", "dup", "blocked s", "lines/s mean", "lost at"):
+        table.add_column(name, justify="left" if name in ("cell", "lost at") else "right",
+                         no_wrap=name != "cell")
+    for s in summaries:
+        table.add_row(s.label,
+                      f"{s.trials_with_loss}/{s.trials} "
+                      f"({s.loss_share_low:.0%}-{s.loss_share_high:.0%})",
+                      f"{s.lost_mean:,.1f}", f"{s.lost_min:,}-{s.lost_max:,}",
+                      f"{s.lost_pct_mean:.2f}", str(s.duplicates), f"{s.blocked_s_mean:.2f}",
+                      f"{s.achieved_rate_mean:,.0f}", s.lost_at)
+    return table
+
+
+def print_report(console: Console, results: RunResults) -> None:
+    if results.trials:
+        console.print(trial_table(results.trials))
+        console.print(cell_table(summarize(results.trials)))
+    for f in results.failures:
+        console.print(f"[red]FAILED[/] {f.label} #{f.trial}: {f.reason}", highlight=False)

@@ -1,0 +1,104 @@
+"""A run's results: every trial (and every trial that failed), per-cell statistics, the verdict,
+and the files they are kept in (runs/<run-id>/results.json, report.html, junit.xml)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline_tests._results.stats import CellStats, lost_pct, over_max_loss, summarize
+from pipeline_tests._results.trial_result import TrialFailure, TrialResult
+
+RESULTS_FILE = "results.json"
+SHOWN_RANGES = 5
+
+
+@dataclass(frozen=True)
+class RunResults:
+    run_id: str
+    run_dir: Path
+    header: Mapping[str, Any]  # results.json's run_id, started, machine and scenario
+    trials: tuple[TrialResult, ...]
+    failures: tuple[TrialFailure, ...] = ()
+    interrupted: bool = False
+
+    @property
+    def cells(self) -> list[CellStats]:
+        return summarize(self.trials)
+
+    def cell(self, label: str) -> CellStats:
+        """One cell's statistics, e.g. cell("direct-tcp/builtin/ecs")."""
+        for stats in self.cells:
+            if stats.label == label:
+                return stats
+        known = ", ".join(s.label for s in self.cells) or "none (no trial finished)"
+        raise KeyError(f"no cell '{label}' in run {self.run_id}; its cells: {known}")
+
+    @property
+    def max_loss(self) -> int | None:
+        value = self.header.get("scenario", {}).get("max_loss")
+        return value if isinstance(value, int) else None
+
+    @property
+    def lost(self) -> int:
+        return sum(t.lost for t in self.trials)
+
+    @property
+    def report_html(self) -> Path:
+        return self.run_dir / "report.html"
+
+    @property
+    def results_json(self) -> Path:
+        return self.run_dir / RESULTS_FILE
+
+    def over_max_loss(self, max_loss: int | None = None) -> list[str]:
+        """Cells where a trial lost more than max_loss lines (default: the scenario's)."""
+        return over_max_loss(self.trials, self.max_loss if max_loss is None else max_loss)
+
+    def assert_no_loss(self, max_loss: int | None = None) -> None:
+        """AssertionError naming each trial that lost more than `max_loss` lines (default: the
+        scenario's max_loss, else 0) or failed: lines lost, lost ranges, hop, report.html."""
+        limit = max_loss if max_loss is not None else (self.max_loss or 0)
+        lossy = [t for t in self.trials if t.lost > limit]
+        if not lossy and not self.failures and not self.interrupted and self.trials:
+            return
+        raise AssertionError(self.loss_message(lossy, limit))
+
+    def loss_message(self, lossy: list[TrialResult], max_loss: int) -> str:
+        lines = [f"pipeline-tests run {self.run_id}: "
+                 f"{len(lossy)} of {len(self.trials)} trials lost more than {max_loss} lines"]
+        lines += [f"  {_trial_line(t)}" for t in lossy]
+        lines += [f"  {f.label} #{f.trial}: FAILED: {f.reason}" for f in self.failures]
+        if self.interrupted:
+            lines.append("  the run was interrupted before every trial finished")
+        if not self.trials and not self.failures:
+            lines.append("  no trial finished")
+        lines.append(f"  report: {self.report_html}")
+        return "\n".join(lines)
+
+    def as_json(self) -> dict[str, Any]:
+        return {**self.header, "trials": [t.as_json() for t in self.trials],
+                "failed_trials": [f.as_json() for f in self.failures],
+                "cells": [dataclasses.asdict(s) for s in self.cells],
+                "interrupted": self.interrupted}
+
+    def write_json(self) -> Path:
+        """results.json, replaced whole (a reader never sees half a file)."""
+        tmp = self.results_json.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.as_json(), indent=2))
+        tmp.replace(self.results_json)
+        return self.results_json
+
+
+def _trial_line(t: TrialResult) -> str:
+    ranges = [f"stream {s} seq {a}-{b}" if a != b else f"stream {s} seq {a}"
+              for s, a, b in t.lost_ranges[:SHOWN_RANGES]]
+    more = len(t.lost_ranges) - SHOWN_RANGES
+    shown = ", ".join(ranges) + (f" (+{more} more ranges)" if more > 0 else "")
+    return (f"{t.label} #{t.trial}: lost {t.lost:,} of {t.emitted:,} lines "
+            f"({lost_pct(t):.2f}%) at {t.lost_at}, {t.lost_before_stop:,} of them emitted "
+            f"before the stop signal; lost ranges: {shown}")

@@ -1,0 +1,99 @@
+"""A trial's result: the ledger's exact counts, the per-hop counts and the cost to the app;
+or, for a trial that could not be carried out, its failure.
+
+`TrialResult.as_json()` is the schema of `results.json` (documented in README)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+# The hops a line crosses, in order; the result says between which two a line was lost.
+HOPS = ("app", "router_in", "router_out", "sink")
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    topology: str
+    router: str
+    stop: str
+    trial: int
+    line_run_id: str
+    emitted: int
+    received_distinct: int
+    received_total: int
+    lost: int
+    duplicates: int
+    reordered: int
+    lost_ranges: tuple[tuple[int, int, int], ...]  # (stream, first seq, last seq), inclusive
+    lost_before_stop: int
+    lost_after_stop: int
+    latency_p50_ms: float | None
+    latency_p99_ms: float | None
+    requested_rate: int | None
+    achieved_rate: float
+    blocked_s: float
+    hops: Mapping[str, int | None]  # count seen at each hop (None = hop does not count)
+    lost_at: str  # "none", or the hop pair with the most loss, e.g. "app->router_in"
+    foreign: int
+    unparsable: int
+    malformed_frames: int
+    app_exit_code: int
+    app_killed: bool
+    router_killed: bool
+    seconds: float
+    cell: str = ""  # the matrix cell's label, e.g. "topology=firelens,stop.sequence=kill"
+    emitted_by_stream: tuple[int, ...] = ()  # per stream: lines emitted (they add up to emitted)
+    stop_seq: tuple[int, ...] = ()  # per stream: lines emitted when the stop came (-1: never)
+
+    @property
+    def label(self) -> str:
+        """The cell this trial belongs to: the matrix label, or topology/router/stop."""
+        return self.cell or f"{self.topology}/{self.router}/{self.stop}"
+
+    def as_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["lost_ranges"] = [list(r) for r in self.lost_ranges]
+        data["latency_ms"] = {"p50": data.pop("latency_p50_ms"), "p99": data.pop("latency_p99_ms")}
+        data["hops"] = dict(self.hops)
+        data["emitted_by_stream"] = list(self.emitted_by_stream)
+        data["stop_seq"] = list(self.stop_seq)
+        return data
+
+
+def where_lost(hops: Mapping[str, int | None]) -> str:
+    """The hop pair that lost the most lines, skipping hops that do not count.
+
+    A router hop that counted fewer lines than the sink received missed some (a restarted or
+    killed router starts its counters again), so it cannot say where lines went and is skipped.
+    """
+    sink = hops.get("sink")
+    known = [(name, count) for name in HOPS if (count := hops.get(name)) is not None
+             and (name in ("app", "sink") or sink is None or count >= sink)]
+    worst, label = 0, "none"
+    for (a, count_a), (b, count_b) in zip(known, known[1:], strict=False):
+        gap = (count_a or 0) - (count_b or 0)
+        if gap > worst:
+            worst, label = gap, f"{a}->{b}"
+    return label
+
+
+@dataclass(frozen=True)
+class TrialFailure:
+    """A trial that could not be carried out: no counts (they were not measured), the reason."""
+
+    topology: str
+    router: str
+    stop: str
+    trial: int
+    reason: str
+    cell: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.cell or f"{self.topology}/{self.router}/{self.stop}"
+
+    def as_json(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "status": "failed"}

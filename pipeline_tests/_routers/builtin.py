@@ -1,0 +1,29 @@
+"""Router kind `builtin`: the reference relay in fixtures/router.py. It writes its counters to
+<state>/router.json, so they are exact even when it is killed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline_tests._routers.files import read_json
+from pipeline_tests._routers.kind import RouterCounters, RouterPorts
+from pipeline_tests._scenario.model import Router
+
+
+class BuiltinRouter:
+    name = "builtin"
+    default_image = "pipeline-tests/fixture:latest"
+    presets: dict[str, str | None] = {}
+
+    def prepare(self, router: Router, conf_dir: Path, ports: RouterPorts,
+                topology: str) -> dict[str, str]:
+        conf_dir.mkdir(parents=True, exist_ok=True)
+        return {}  # configured through PT_ROUTER_* variables (compose/router-builtin.yaml)
+
+    def is_ready(self, router: Router, state_dir: Path, ports: RouterPorts) -> bool:
+        return bool(read_json(state_dir / "router.json").get("ready"))
+
+    def counters(self, router: Router, state_dir: Path, ports: RouterPorts) -> RouterCounters:
+        data = read_json(state_dir / "router.json")
+        # `forwarded`, not `acked`: a chunk in flight at exit reached the sink unacknowledged.
+        return RouterCounters(data.get("received"), data.get("forwarded"))

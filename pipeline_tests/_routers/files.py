@@ -1,0 +1,88 @@
+"""The files a real router reads: the user's own config (mounted read-only, never copied or
+edited) or a shipped preset from fixtures/routers/, and what a tailing topology points it at."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline_tests._errors import InputError
+from pipeline_tests._resources import data_dir
+from pipeline_tests._scenario.model import Router
+
+USER_DIR = "/pt/user"  # where the directory of the user's file is mounted, read-only
+TAIL_PATH = "/pt/logs/app.log"  # topology `file`: the app's log file (see compose/file.yaml)
+# What a router tails in each tailing topology: (path inside the router, line format).
+Tail = tuple[str | None, str]
+NO_TAIL: Tail = (None, "raw")
+TAILS: dict[str, Tail] = {"file": (TAIL_PATH, "raw"),
+                          "tail": ("/pt/containers/*-json.log", "docker")}
+
+
+@dataclass(frozen=True)
+class RouterFiles:
+    """Where a real router's files are for one trial."""
+
+    include: str | None  # in-container path of the user's file or preset; None: FireLens only
+    tail: Tail
+    user_dir: Path  # mounted at USER_DIR
+    storage: Path  # the router's buffer / position files, on the trial's disk
+
+    def compose_env(self, image: str, conf_dir: Path) -> dict[str, str]:
+        return {"PT_ROUTER_IMAGE": image, "PT_ROUTER_CONF": str(conf_dir.resolve()),
+                "PT_ROUTER_USER_DIR": str(self.user_dir.resolve()),
+                "PT_ROUTER_STORAGE": str(self.storage.resolve())}
+
+
+def presets_dir(name: str) -> Path:
+    """fixtures/routers/<name>/: the shipped configs of one router family."""
+    return data_dir("fixtures") / "routers" / name
+
+
+def router_files(router: Router, presets: Mapping[str, str | None], preset_dir: str,
+                 conf_dir: Path, topology: str) -> RouterFiles:
+    conf_dir.mkdir(parents=True, exist_ok=True)
+    user_file = _user_file(router)
+    storage = conf_dir.parent / "storage"
+    storage.mkdir(parents=True, exist_ok=True)
+    return RouterFiles(
+        include=_include_path(router, presets, user_file), tail=TAILS.get(topology, NO_TAIL),
+        user_dir=user_file.parent if user_file else presets_dir(preset_dir), storage=storage)
+
+
+def _user_file(router: Router) -> Path | None:
+    if router.config is None:
+        return None
+    if router.preset is not None:
+        raise InputError(f"The scenario gives both router.config ({router.config}) and "
+                         f"router.preset ({router.preset}). Give one: your own file, or a "
+                         "shipped preset.")
+    path = Path(router.config).expanduser().resolve()
+    if not path.is_file() or not os.access(path, os.R_OK):
+        why = "does not exist" if not path.exists() else "is not a readable file"
+        raise InputError(f"The {router.kind} config file {path} (router.config) {why}. Fix the "
+                         "path in the scenario (relative paths start at the current "
+                         "directory), or drop router.config to use a shipped preset.")
+    return path
+
+
+def _include_path(router: Router, presets: Mapping[str, str | None],
+                  user_file: Path | None) -> str | None:
+    if user_file is not None:
+        return f"{USER_DIR}/{user_file.name}"
+    name = router.preset or "firelens"
+    if name not in presets:
+        raise InputError(f"Unknown preset '{name}' for router {router.kind}. Presets: "
+                         f"{', '.join(presets)}; or set router.config to your own file.")
+    return presets[name]
+
+
+def read_json(path: Path) -> Mapping[str, Any]:
+    try:
+        return dict(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return {}

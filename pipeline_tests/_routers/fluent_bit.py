@@ -1,0 +1,71 @@
+"""Router kinds `fluent-bit` and `aws-for-fluent-bit`: the official images with a config
+rendered the way ECS FireLens generates one (fluent_bit_conf.py), counted through Fluent Bit's
+/api/v1/metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline_tests._routers import fluent_bit_conf as conf
+from pipeline_tests._routers.files import USER_DIR, RouterFiles, router_files
+from pipeline_tests._routers.kind import RouterCounters, RouterPorts
+from pipeline_tests._routers.metrics import polled_counters, ready_and_polled
+from pipeline_tests._scenario.model import Router
+
+# Fluent Bit rebuilds its metrics once a second: an answer is settled after 2.5 s unchanged.
+SETTLE_SECONDS = 2.5
+
+
+@dataclass(frozen=True)
+class FluentBitRouter:
+    name: str
+    default_image: str
+    presets: Mapping[str, str | None] = field(default_factory=dict)
+
+    def prepare(self, router: Router, conf_dir: Path, ports: RouterPorts,
+                topology: str) -> dict[str, str]:
+        files = router_files(router, self.presets, "fluent-bit", conf_dir, topology)
+        (conf_dir / conf.MAIN_FILE).write_text(conf.render(config_for(router, ports, files)))
+        _link_siblings(conf_dir, files.user_dir)
+        return files.compose_env(router.image or self.default_image, conf_dir)
+
+    def is_ready(self, router: Router, state_dir: Path, ports: RouterPorts) -> bool:
+        return ready_and_polled(state_dir, f"http://127.0.0.1:{ports.metrics}/api/v1/metrics",
+                                ports.router, SETTLE_SECONDS, conf.counts)
+
+    def counters(self, router: Router, state_dir: Path, ports: RouterPorts) -> RouterCounters:
+        return polled_counters(state_dir, conf.counts)
+
+
+def config_for(router: Router, ports: RouterPorts, files: RouterFiles) -> conf.FluentBitConfig:
+    return conf.FluentBitConfig(
+        router_port=ports.router, sink_port=ports.sink, metrics_port=ports.metrics,
+        flush=router.flush_interval, grace=router.grace, storage_type=router.storage_type,
+        require_ack=router.require_ack, include=files.include, tail_path=files.tail[0],
+        tail_format=files.tail[1])
+
+
+def _link_siblings(conf_dir: Path, user_dir: Path) -> None:
+    """Fluent Bit resolves a relative @INCLUDE or Parsers_File against the *main* file's
+    directory, so each file beside the user's is linked (by its in-container path) next to the
+    main file: the user's own includes work unchanged. parsers.conf falls back to the image's."""
+    names = {p.name for p in user_dir.iterdir()} - {conf.MAIN_FILE}
+    targets = {name: f"{USER_DIR}/{name}" for name in names}
+    targets.setdefault("parsers.conf", "/fluent-bit/etc/parsers.conf")
+    for name, target in targets.items():
+        link = conf_dir / name
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(target)
+
+
+FLUENT_BIT = FluentBitRouter(
+    "fluent-bit", "fluent/fluent-bit:5.1.1",
+    {"firelens": None, "minimize-log-loss": f"{USER_DIR}/minimize-log-loss.conf"})
+# AWS's image ships its own copy of AWS's examples under /fluent-bit/configs/, which is what a
+# task definition names in `config-file-value`.
+AWS_FOR_FLUENT_BIT = FluentBitRouter(
+    "aws-for-fluent-bit", "public.ecr.aws/aws-observability/aws-for-fluent-bit:3.4.14",
+    {"firelens": None, "minimize-log-loss": "/fluent-bit/configs/minimize-log-loss.conf"})

@@ -1,0 +1,44 @@
+"""Router kind `fluentd`: the official image with a config rendered the way ECS FireLens
+generates one (fluentd_conf.py), counted through monitor_agent's /api/plugins.json."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline_tests._routers import fluentd_conf as conf
+from pipeline_tests._routers.files import RouterFiles, router_files
+from pipeline_tests._routers.kind import RouterCounters, RouterPorts
+from pipeline_tests._routers.metrics import polled_counters, ready_and_polled
+from pipeline_tests._scenario.model import Router
+
+SETTLE_SECONDS = 0.5  # monitor_agent answers live
+
+
+class FluentdRouter:
+    name = "fluentd"
+    default_image = "fluent/fluentd:v1.19-debian-1"
+    presets: dict[str, str | None] = {"firelens": None}
+
+    def prepare(self, router: Router, conf_dir: Path, ports: RouterPorts,
+                topology: str) -> dict[str, str]:
+        files = router_files(router, self.presets, "fluentd", conf_dir, topology)
+        (conf_dir / conf.MAIN_FILE).write_text(conf.render(config_for(router, ports, files)))
+        return files.compose_env(router.image or self.default_image, conf_dir)
+
+    def is_ready(self, router: Router, state_dir: Path, ports: RouterPorts) -> bool:
+        return ready_and_polled(state_dir, f"http://127.0.0.1:{ports.metrics}/api/plugins.json",
+                                ports.router, SETTLE_SECONDS, conf.counts)
+
+    def counters(self, router: Router, state_dir: Path, ports: RouterPorts) -> RouterCounters:
+        return polled_counters(state_dir, conf.counts)
+
+
+def config_for(router: Router, ports: RouterPorts, files: RouterFiles) -> conf.FluentdConfig:
+    return conf.FluentdConfig(
+        router_port=ports.router, sink_port=ports.sink, metrics_port=ports.metrics,
+        flush_interval=router.flush_interval, flush_at_shutdown=router.flush_at_shutdown,
+        buffer_type=router.buffer_type, require_ack=router.require_ack, include=files.include,
+        tail_path=files.tail[0], tail_format=files.tail[1])
+
+
+FLUENTD = FluentdRouter()

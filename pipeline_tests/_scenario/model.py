@@ -1,0 +1,98 @@
+"""The parts of a scenario: workload, stop, router, driver, client, fault, sink delays, limits.
+
+Plain frozen values; scenario.py builds and checks a whole Scenario from them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+TOPOLOGIES = ("firelens", "direct-tcp", "direct-unix", "file", "tail")
+DEFAULT_TOPOLOGIES = ("firelens", "direct-tcp")  # the incident's comparison
+ROUTERS = ("builtin", "fluent-bit", "aws-for-fluent-bit", "fluentd")
+STOP_SEQUENCES = ("ecs", "all-at-once", "kill", "router-first", "none", "pod-delete")
+FAULTS = ("none", "router-restart", "router-pause", "router-kill")
+LOG_MODES = ("blocking", "non-blocking")
+SENDERS = ("sync", "async")
+
+
+@dataclass(frozen=True)
+class Workload:
+    rate: int | None = None  # lines/s across streams; None = as fast as the app can write
+    line_size: int = 400
+    streams: int = 1
+
+
+@dataclass(frozen=True)
+class Stop:
+    sequence: str = "ecs"
+    after: float = 10.0  # seconds after the app starts
+    after_lines: int | None = None  # or: once the app emitted this many lines (whichever first)
+    stop_timeout: float = 30.0  # SIGKILL this long after SIGTERM (ECS stopTimeout, k8s grace)
+    drain: float = 10.0  # how long the sink may keep receiving after the last container exited
+
+
+@dataclass(frozen=True)
+class Router:
+    """The sidecar under test and the settings that decide delivery (sweepable in a matrix)."""
+
+    kind: str = "builtin"
+    image: str | None = None  # None: the kind's default image
+    config: str | None = None  # the user's own config file, included unchanged
+    preset: str | None = None  # a shipped config when `config` is not given (see routers.py)
+    flush_interval: float = 1.0  # builtin, Fluent Bit `Flush`, Fluentd `flush_interval`
+    flush_at_shutdown: bool = True  # builtin, Fluentd buffer `flush_at_shutdown`
+    grace: float = 5.0  # builtin, Fluent Bit `Grace`
+    require_ack: bool = True  # builtin, out_forward `require_ack_response` / `Require_ack_response`
+    buffer_limit: int = 1_000_000  # builtin: records held in memory
+    # builtin: stop reading inputs at SIGTERM (Fluent Bit), or read on during grace (Fluentd)
+    pause_on_stop: bool = True
+    storage_type: str = "memory"  # Fluent Bit `storage.type`: memory or filesystem
+    buffer_type: str = "memory"  # Fluentd `<buffer>` @type: memory or file
+
+
+@dataclass(frozen=True)
+class Driver:
+    """Docker `fluentd` log-driver options for the firelens topology (as ECS sets them)."""
+
+    fluentd_async: bool = True
+    buffer_limit: int = 1_048_576  # events, `fluentd-buffer-limit`
+    request_ack: bool = False
+    mode: str = "blocking"  # `non-blocking` drops new lines once max_buffer_size is full
+    max_buffer_size: str = "1m"  # bytes, only with mode non-blocking
+
+
+@dataclass(frozen=True)
+class Client:
+    """fluent-logger options for the direct-tcp topology."""
+
+    sender: str = "sync"
+    bufmax: int = 1_048_576  # bytes kept in `pendings` while the router is unreachable
+    queue_circular: bool = False  # async sender: drop the oldest instead of blocking
+
+
+@dataclass(frozen=True)
+class Fault:
+    """Something that happens to the router in the middle of the flood."""
+
+    kind: str = "none"  # router-restart, router-pause (for `duration` s), router-kill
+    at: float = 2.0  # seconds after the flood started
+    duration: float = 2.0
+
+
+@dataclass(frozen=True)
+class SinkDelays:
+    """A slow destination: the sink acks late or reads slowly."""
+
+    ack_delay: float = 0.0
+    read_delay: float = 0.0
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Container limits (None = Docker's default)."""
+
+    app_nofile: int | None = None
+    app_memory: str | None = None  # e.g. "64m"
+    router_nofile: int | None = None
+    router_memory: str | None = None

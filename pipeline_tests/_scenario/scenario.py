@@ -1,0 +1,270 @@
+"""The scenario: what to run (workload, topologies, router, stop sequence, trials, thresholds).
+
+Loaded from YAML (errors name file:line and the allowed values) or built from the embedded
+default; CLI flags override it through `with_overrides`, which returns a new Scenario.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline_tests._container.line import MAX_LINE_SIZE, MIN_LINE_SIZE
+from pipeline_tests._errors import InputError
+from pipeline_tests._scenario.model import (
+    DEFAULT_TOPOLOGIES,
+    FAULTS,
+    LOG_MODES,
+    ROUTERS,
+    SENDERS,
+    STOP_SEQUENCES,
+    TOPOLOGIES,
+    Client,
+    Driver,
+    Fault,
+    Limits,
+    Router,
+    SinkDelays,
+    Stop,
+    Workload,
+)
+
+Locate = Callable[..., str]  # key path -> "file:line" (or the source, where lines are unknown)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str = "default"
+    topologies: tuple[str, ...] = DEFAULT_TOPOLOGIES
+    workload: Workload = field(default_factory=Workload)
+    stop: Stop = field(default_factory=Stop)
+    router: Router = field(default_factory=Router)
+    driver: Driver = field(default_factory=Driver)
+    client: Client = field(default_factory=Client)
+    fault: Fault = field(default_factory=Fault)
+    sink: SinkDelays = field(default_factory=SinkDelays)
+    limits: Limits = field(default_factory=Limits)
+    trials: int = 3
+    max_loss: int | None = None  # exit 1 when any cell loses more lines than this
+    # The fault matrix (see matrix.py): axis -> values, and the combinations to leave out.
+    matrix: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+    exclude: tuple[tuple[tuple[str, Any], ...], ...] = ()
+
+    def with_overrides(self, overrides: Mapping[str, Any] | None = None, /,
+                       **flags: Any) -> Scenario:
+        """A checked copy with dotted keys set, e.g. with_overrides({"workload.rate": 300,
+        "trials": 1}) or with_overrides(trials=1). None (or an empty list) leaves a key as it
+        is, so CLI flags that were not given change nothing."""
+        data = to_dict(self)
+        for key, value in {**(overrides or {}), **flags}.items():
+            if value is None or (isinstance(value, (list, tuple)) and not value):
+                continue
+            section, _, name = key.rpartition(".")
+            if section and not isinstance(data.get(section), dict):
+                raise InputError(f"command line: unknown setting '{key}'. Sections: "
+                                 f"{', '.join(sorted(_SECTIONS))}, e.g. 'workload.rate'.")
+            (data[section] if section else data)[name] = value
+        return build(data, lambda *keys: "command line")
+
+
+def to_dict(scenario: Scenario) -> dict[str, Any]:
+    data = dataclasses.asdict(scenario)
+    data["topologies"] = list(scenario.topologies)
+    data["matrix"] = {axis: list(values) for axis, values in scenario.matrix}
+    data["exclude"] = [dict(entry) for entry in scenario.exclude]
+    return data
+
+
+_SECTIONS = {"workload": Workload, "stop": Stop, "router": Router, "driver": Driver,
+             "client": Client, "fault": Fault, "sink": SinkDelays, "limits": Limits}
+_TOP = {"name", "topologies", "trials", "max_loss", "matrix", "exclude", *_SECTIONS}
+
+
+def build(data: Any, where: Locate) -> Scenario:
+    """A checked Scenario from plain data (a YAML document, or a scenario's to_dict()).
+
+    The matrix's shape is checked here; its cells are checked by matrix.expand."""
+    if not isinstance(data, Mapping):
+        raise InputError(f"{where()}: a scenario must be a mapping with keys "
+                         f"{', '.join(sorted(_TOP))}.")
+    _check_keys(data, _TOP, where)
+    axes, exclude = parse_matrix(data, where)
+    sections = {name: _section(cls, data.get(name), where, name)
+                for name, cls in _SECTIONS.items()}
+    topologies = data.get("topologies", list(DEFAULT_TOPOLOGIES))
+    if isinstance(topologies, str):
+        topologies = [topologies]
+    scenario = Scenario(
+        name=str(data.get("name", "default")),
+        topologies=tuple(topologies) if isinstance(topologies, list) else topologies,
+        trials=data.get("trials", 3),
+        max_loss=data.get("max_loss"),
+        matrix=tuple(axes.items()),
+        exclude=tuple(tuple(entry.items()) for entry in exclude),
+        **sections,
+    )
+    _validate(scenario, where)
+    return scenario
+
+
+def _check_keys(data: Mapping[str, Any], allowed: set[str], where: Locate, *path: str) -> None:
+    for key in data:
+        if key not in allowed:
+            dotted = ".".join((*path, str(key)))
+            raise InputError(f"{where(*path, str(key))}: unknown key '{dotted}'. "
+                             f"Allowed here: {', '.join(sorted(allowed))}.")
+
+
+def _section(cls: type, data: Any, where: Locate, name: str) -> Any:
+    if data is None:
+        return cls()
+    if dataclasses.is_dataclass(data):
+        return data
+    if not isinstance(data, Mapping):
+        raise InputError(f"{where(name)}: '{name}' must be a mapping.")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    data = {str(k).replace("-", "_"): v for k, v in data.items()}
+    _check_keys(data, set(fields), where, name)
+    if name == "workload" and data.get("rate") == "max":
+        data["rate"] = None
+    values = {}
+    for key, value in data.items():
+        values[key] = _coerce(value, str(fields[key].type), where(name, key), f"{name}.{key}")
+    return cls(**values)
+
+
+def _coerce(value: Any, type_name: str, where: str, key: str) -> Any:
+    kinds = {"int": int, "int | None": int, "float": float, "bool": bool, "str": str,
+             "str | None": str}
+    kind = kinds[str(type_name)]
+    if value is None and "None" in str(type_name):
+        return None
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind is bool and isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise InputError(f"{where}: '{key}' must be {_article(kind)}, got {value!r}.")
+    return value
+
+
+def _article(kind: type) -> str:
+    return {int: "a whole number", float: "a number", bool: "true or false", str: "a string"}[kind]
+
+
+def _validate(s: Scenario, where: Locate) -> None:
+    def need(ok: bool, keys: tuple[str, ...], message: str) -> None:
+        if not ok:
+            raise InputError(f"{where(*keys)}: {message}")
+
+    _validate_run(s, need)
+    _validate_parts(s, need)
+
+
+Need = Callable[[bool, tuple[str, ...], str], None]
+
+
+def _validate_run(s: Scenario, need: Need) -> None:
+    """What runs and for how long: topologies, trials, workload, stop."""
+    need(isinstance(s.topologies, tuple) and len(s.topologies) > 0, ("topologies",),
+         f"'topologies' must be a non-empty list of: {', '.join(TOPOLOGIES)}.")
+    for topology in s.topologies:
+        need(topology in TOPOLOGIES, ("topologies",),
+             f"unknown topology '{topology}'. Allowed: {', '.join(TOPOLOGIES)}.")
+    need(isinstance(s.trials, int) and s.trials >= 1, ("trials",),
+         f"'trials' must be a whole number >= 1, got {s.trials!r}.")
+    need(s.max_loss is None or (isinstance(s.max_loss, int) and s.max_loss >= 0), ("max_loss",),
+         f"'max_loss' must be a whole number >= 0, got {s.max_loss!r}.")
+    w = s.workload
+    need(w.rate is None or w.rate >= 1, ("workload", "rate"),
+         f"'workload.rate' must be 'max' or a number of lines/s >= 1, got {w.rate!r}.")
+    need(MIN_LINE_SIZE <= w.line_size <= MAX_LINE_SIZE, ("workload", "line_size"),
+         f"'workload.line_size' must be between {MIN_LINE_SIZE} and {MAX_LINE_SIZE} bytes "
+         f"(the id prefix takes {MIN_LINE_SIZE - 1}), got {w.line_size}.")
+    need(1 <= w.streams <= 64, ("workload", "streams"),
+         f"'workload.streams' must be between 1 and 64, got {w.streams}.")
+    need(s.stop.sequence in STOP_SEQUENCES, ("stop", "sequence"),
+         f"unknown stop sequence '{s.stop.sequence}'. Allowed: {', '.join(STOP_SEQUENCES)}.")
+    for key in ("after", "stop_timeout", "drain"):
+        need(getattr(s.stop, key) > 0, ("stop", key), f"'stop.{key}' must be > 0 seconds.")
+    need(s.stop.after_lines is None or s.stop.after_lines >= 1, ("stop", "after_lines"),
+         f"'stop.after_lines' must be a whole number >= 1, got {s.stop.after_lines!r}.")
+
+
+def _validate_parts(s: Scenario, need: Need) -> None:
+    """The pipeline's parts: router, fault, sink, driver, client."""
+    need(s.router.kind in ROUTERS, ("router", "kind"),
+         f"unknown router '{s.router.kind}'. Allowed: {', '.join(ROUTERS)}.")
+    need(s.router.flush_interval > 0 and s.router.grace >= 0, ("router",),
+         "'router.flush_interval' must be > 0 and 'router.grace' >= 0 seconds.")
+    need(s.router.storage_type in ("memory", "filesystem"), ("router", "storage_type"),
+         f"'router.storage_type' must be memory or filesystem, got '{s.router.storage_type}'.")
+    need(s.router.buffer_type in ("memory", "file"), ("router", "buffer_type"),
+         f"'router.buffer_type' must be memory or file, got '{s.router.buffer_type}'.")
+    need(s.fault.kind in FAULTS, ("fault", "kind"),
+         f"unknown fault '{s.fault.kind}'. Allowed: {', '.join(FAULTS)}.")
+    need(s.fault.at >= 0 and s.fault.duration > 0, ("fault",),
+         "'fault.at' must be >= 0 and 'fault.duration' > 0 seconds.")
+    need(s.sink.ack_delay >= 0 and s.sink.read_delay >= 0, ("sink",),
+         "'sink.ack_delay' and 'sink.read_delay' must be >= 0 seconds.")
+    need(s.driver.mode in LOG_MODES, ("driver", "mode"),
+         f"unknown log mode '{s.driver.mode}'. Allowed: {', '.join(LOG_MODES)}.")
+    need(s.client.queue_circular is False or s.client.sender == "async", ("client",),
+         "'client.queue_circular' only works with 'client.sender: async'.")
+    need(s.client.sender in SENDERS, ("client", "sender"),
+         f"unknown sender '{s.client.sender}'. Allowed: {', '.join(SENDERS)}.")
+
+
+def parse_matrix(data: Mapping[str, Any], locate: Locate
+                 ) -> tuple[dict[str, tuple[Any, ...]], list[dict[str, Any]]]:
+    """Checks the shapes of the scenario's `matrix` and `exclude` keys and canonicalises axis names.
+
+    Axis names and values are checked against the scenario by `expand`."""
+    raw_matrix = data.get("matrix") or {}
+    if not isinstance(raw_matrix, Mapping):
+        raise InputError(f"{locate('matrix')}: 'matrix' must be a mapping of axis -> list of "
+                         "values, e.g. {stop.sequence: [ecs, kill], workload.rate: [300, max]}.")
+    axes: dict[str, tuple[Any, ...]] = {}
+    for key, values in raw_matrix.items():
+        axis = canonical_axis(key)
+        if axis in axes:
+            raise InputError(f"{locate('matrix', str(key))}: axis '{axis}' is declared twice.")
+        axes[axis] = _axis_values(values, axis, locate('matrix', str(key)))
+    raw_exclude = data.get("exclude") or []
+    if not isinstance(raw_exclude, list):
+        raise InputError(f"{locate('exclude')}: 'exclude' must be a list of mappings, e.g. "
+                         "[{topology: direct-tcp, driver.fluentd_async: false}].")
+    exclude = []
+    for entry in raw_exclude:
+        if not isinstance(entry, Mapping) or not entry:
+            raise InputError(f"{locate('exclude')}: each 'exclude' entry must be a non-empty "
+                             f"mapping of axis -> value, got {entry!r}.")
+        exclude.append({canonical_axis(k): v for k, v in entry.items()})
+    return axes, exclude
+
+
+def canonical_axis(key: Any) -> str:
+    """'driver.fluentd-async' -> 'driver.fluentd_async' (YAML keys accept either spelling)."""
+    section, dot, name = str(key).rpartition(".")
+    return f"{section}{dot}{name.replace('-', '_')}"
+
+
+def _axis_values(values: Any, axis: str, where: str) -> tuple[Any, ...]:
+    if not isinstance(values, list) or not values:
+        raise InputError(f"{where}: matrix axis '{axis}' must be a non-empty list of values, "
+                         f"got {values!r}.")
+    for value in values:
+        if value is None or not isinstance(value, (str, int, float, bool)):
+            raise InputError(f"{where}: matrix axis '{axis}' has {value!r}; values must be "
+                             "strings, numbers or true/false (write 'max' for an unlimited rate).")
+    for i, value in enumerate(values):
+        if any(same_value(value, other) for other in values[:i]):
+            raise InputError(f"{where}: matrix axis '{axis}' lists {value!r} twice.")
+    return tuple(values)
+
+
+def same_value(a: Any, b: Any) -> bool:
+    # YAML `true` must not match an axis value 1 (Python says True == 1).
+    return a == b and isinstance(a, bool) == isinstance(b, bool)

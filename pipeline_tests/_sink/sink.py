@@ -1,0 +1,274 @@
+"""The sink: the measuring instrument at the end of every topology.
+
+Forward protocol over TCP (every worker, SO_REUSEPORT) and a unix socket (worker 0), plus an HTTP
+input (every worker) taking JSON, JSON lines or msgpack bodies as Fluent Bit's and Fluentd's http
+outputs send them. Each record's `log` (else `message`) field goes to the worker's Ledger; the
+ledgers are merged at stop. Worker processes are started with `spawn`, so a Sink can be started
+from threads and from programs that already run an event loop. The workers' code is in
+worker.py (Forward input) and http.py (HTTP input).
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline_tests._errors import InputError, SetupError
+from pipeline_tests._ledger.ledger import Ledger
+from pipeline_tests._sink.config import SinkConfig
+from pipeline_tests._sink.worker import STAT_FIELDS, lines_of, run_worker
+
+__all__ = ["STAT_FIELDS", "Sink", "SinkConfig", "SinkStats", "lines_of", "serve_forever"]
+
+log = logging.getLogger("pipeline_tests._sink.sink")
+
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class SinkStats:
+    connections: int
+    frames: int
+    records: int
+    malformed: int  # connections or HTTP requests closed/refused for malformed input
+    acks: int
+    rejected: int  # connections that failed the shared_key handshake
+
+    @classmethod
+    def from_counts(cls, counts: list[int]) -> SinkStats:
+        return cls(*counts)
+
+
+def _check_config(config: SinkConfig) -> None:
+    problems = []
+    if config.workers < 1:
+        problems.append(f"workers must be at least 1 (got {config.workers})")
+    if config.ack_delay < 0 or config.read_delay < 0:
+        problems.append("ack_delay and read_delay must not be negative")
+    if config.max_frame_bytes < 1024:
+        problems.append(f"max_frame_bytes must be at least 1024 (got {config.max_frame_bytes})")
+    if config.host not in ("127.0.0.1", "localhost", "::1"):
+        problems.append(f"the sink listens on loopback only, not {config.host!r}")
+    if problems:
+        raise InputError("Invalid sink settings: " + "; ".join(problems) + ".")
+
+
+def _reserve(host: str, port: int, what: str) -> socket.socket:
+    """Hold `port` (bound, not listening) so workers can share it with SO_REUSEPORT."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))  # without SO_REUSEPORT: fails if anyone else listens there
+        port = probe.getsockname()[1]
+    except OSError as exc:
+        reason = "is already in use" if exc.errno == errno.EADDRINUSE else f"failed: {exc}"
+        raise InputError(
+            f"The sink's {what} port {host}:{port} {reason}. Stop whatever listens there "
+            f"(`ss -ltnp 'sport = :{port}'` shows it) or choose another port (0 picks a free one)."
+        ) from None
+    finally:
+        probe.close()
+    held = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    held.bind((host, port))
+    return held
+
+
+def _clear_unix_path(path: str) -> None:
+    if not os.path.exists(path):
+        return
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(path)
+    except OSError:
+        os.unlink(path)  # a stale socket file left by a killed sink
+        return
+    finally:
+        probe.close()
+    raise InputError(f"The sink's unix socket {path} is in use by another process. Stop it, or "
+                     "choose another unix_path.")
+
+
+@contextmanager
+def _main_not_rerun() -> Iterator[None]:
+    """`spawn` runs the parent's __main__ script again in each worker, so a caller's script
+    without an `if __name__ == "__main__":` guard (the README's API example) would start a
+    second run in every sink worker. The workers need nothing from __main__: hide it while
+    they start."""
+    main = sys.modules.get("__main__")
+    hidden = {name: main.__dict__.pop(name) for name in ("__file__",)
+              if main is not None and name in main.__dict__}
+    spec = getattr(main, "__spec__", None)
+    if main is not None:
+        main.__spec__ = None
+    try:
+        yield
+    finally:
+        if main is not None:
+            main.__dict__.update(hidden)
+            main.__spec__ = spec
+
+
+class Sink:
+    """Running sink workers. Use as a context manager, or call stop() (idempotent)."""
+
+    def __init__(self, config: SinkConfig, port: int, http_port: int | None) -> None:
+        self.config = config
+        self.port = port
+        self.http_port = http_port
+        self.unix_path = config.unix_path
+        ctx = multiprocessing.get_context("spawn")
+        self._counts = ctx.RawArray("q", config.workers * len(STAT_FIELDS))
+        self._procs: list[Any] = []
+        self._pipes: list[Any] = []
+        self._ctx = ctx
+        self._result: tuple[Ledger, SinkStats] | None = None
+
+    @classmethod
+    def start(cls, config: SinkConfig) -> Sink:
+        """Start the workers; return once every one of them listens."""
+        _check_config(config)
+        held = [_reserve(config.host, config.port, "Forward")]
+        if config.http_port is not None:
+            held.append(_reserve(config.host, config.http_port, "HTTP"))
+        try:
+            if config.unix_path:
+                _clear_unix_path(config.unix_path)
+            http_port = held[1].getsockname()[1] if len(held) > 1 else None
+            sink = cls(config, held[0].getsockname()[1], http_port)
+            try:
+                sink._spawn()
+            except BaseException:  # Ctrl-C while starting must not leave workers behind
+                sink._kill()
+                raise
+        finally:
+            for sock in held:
+                sock.close()
+        return sink
+
+    def _spawn(self) -> None:
+        for index in range(self.config.workers):
+            ours, theirs = self._ctx.Pipe()
+            proc = self._ctx.Process(
+                target=run_worker, name=f"pipeline-tests-sink-{index}", daemon=True,
+                args=(index, self.config, self.port, self.http_port, theirs, self._counts))
+            with _main_not_rerun():
+                proc.start()
+            theirs.close()
+            self._procs.append(proc)
+            self._pipes.append(ours)
+        for index, pipe in enumerate(self._pipes):
+            message = pipe.recv() if pipe.poll(START_TIMEOUT) else ("error", "did not start")
+            if message[0] != "ready":
+                self._kill()
+                raise SetupError(f"Sink worker {index} could not start: {message[1]}")
+
+    def __enter__(self) -> Sink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def live_records(self) -> int:
+        """Records received so far by all workers (shared memory: cheap, for progress bars)."""
+        width = len(STAT_FIELDS)
+        return sum(self._counts[i * width + 2] for i in range(self.config.workers))
+
+    def stats(self) -> SinkStats:
+        """Live counters summed over workers."""
+        width = len(STAT_FIELDS)
+        totals = [sum(self._counts[w * width + k] for w in range(self.config.workers))
+                  for k in range(width)]
+        return SinkStats.from_counts(totals)
+
+    def stop(self) -> tuple[Ledger, SinkStats]:
+        """Stop every worker, merge their ledgers. Idempotent."""
+        if self._result is not None:
+            return self._result
+        ledgers: list[Ledger] = []
+        for pipe in self._pipes:
+            try:
+                pipe.send("stop")
+            except OSError:
+                continue
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for index, pipe in enumerate(self._pipes):
+            try:
+                if pipe.poll(max(0.0, deadline - time.monotonic())):
+                    reply = pipe.recv()
+                    if isinstance(reply, Ledger):
+                        ledgers.append(reply)
+                        continue
+                    log.error("sink worker %d failed: %s", index, reply[1])
+                    continue
+            except (EOFError, OSError):
+                pass
+            log.error("sink worker %d ended without returning its ledger", index)
+        stats = self.stats()
+        self._kill()
+        merged = Ledger(self.config.run_id)
+        for ledger in ledgers:
+            merged.merge(ledger)
+        self._result = (merged, stats)
+        return self._result
+
+    def _kill(self) -> None:
+        for proc in self._procs:
+            proc.join(5.0)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+        for pipe in self._pipes:
+            pipe.close()
+        if self.unix_path and os.path.exists(self.unix_path):
+            os.unlink(self.unix_path)
+
+
+def serve_forever(config: SinkConfig, every: float = 1.0) -> None:
+    """Standalone mode: live counts until Ctrl-C, then a final summary."""
+    from rich.console import Console
+    from rich.live import Live
+
+    console = Console()
+    # SIGTERM (docker stop, CI) ends the session like Ctrl-C, with the summary printed.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    with Sink.start(config) as sink:
+        where = [f"forward tcp {config.host}:{sink.port}"]
+        if sink.unix_path:
+            where.append(f"unix {sink.unix_path}")
+        if sink.http_port is not None:
+            where.append(f"http {config.host}:{sink.http_port}")
+        console.print("sink listening: " + ", ".join(where) + " (Ctrl-C to stop)")
+        last, last_t = 0, time.monotonic()
+        try:
+            with Live(console=console, refresh_per_second=4) as live:
+                while True:
+                    time.sleep(every)
+                    now, records = time.monotonic(), sink.live_records()
+                    rate = (records - last) / (now - last_t)
+                    last, last_t = records, now
+                    s = sink.stats()
+                    live.update(f"records {records:,}  ({rate:,.0f}/s)  connections "
+                                f"{s.connections:,}  malformed {s.malformed:,}  acks {s.acks:,}")
+        except KeyboardInterrupt:
+            pass
+        ledger, stats = sink.stop()
+    console.print(f"run {ledger.run_id or '-'}: {ledger.received_total:,} lines received, "
+                  f"{ledger.distinct:,} distinct, {ledger.foreign:,} of other runs, "
+                  f"{ledger.unparsable:,} unparsable; {stats.records:,} records in "
+                  f"{stats.frames:,} frames over {stats.connections:,} connections, "
+                  f"{stats.malformed:,} malformed, {stats.acks:,} acks, "
+                  f"{stats.rejected:,} refused handshakes")

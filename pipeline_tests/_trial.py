@@ -1,0 +1,243 @@
+"""One trial: one run of one (topology, router, stop sequence), from `compose up` to the result.
+
+    sink up -> router up and ready -> app floods -> stop sequence at `stop.after`
+    -> drain window -> sink stops -> ledger(emitted by app, received by sink) -> TrialResult
+
+Everything the trial creates (containers, the socket dir, sink processes) is removed in a
+`finally`, so Ctrl-C or a failure in the middle leaks nothing; what it measured stays in its
+directory under runs/<run-id>/.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import docker
+
+from pipeline_tests import _routers as routers
+from pipeline_tests._container import line
+from pipeline_tests._container.tally import Tally, read_tally
+from pipeline_tests._docker import compose, fault
+from pipeline_tests._docker.stop import Timeline, run_stop
+from pipeline_tests._errors import TrialFailed
+from pipeline_tests._events import OnEvent, TrialProgress
+from pipeline_tests._ledger.ledger import LedgerReport, reconcile
+from pipeline_tests._results.trial_result import TrialFailure, TrialResult, where_lost
+from pipeline_tests._scenario.scenario import Scenario
+from pipeline_tests._sink import Sink, SinkConfig
+
+READY_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    scenario: Scenario
+    topology: str
+    trial: int  # 1-based
+    project: str  # Compose project name, unique per trial
+    directory: Path  # runs/<run-id>/<cell>-<trial>/
+    image: str
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_router_ready(spec: TrialSpec, router: Any, ports: routers.RouterPorts) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if routers.is_ready(spec.scenario.router, spec.directory / "router", ports):
+            return
+        router.reload()
+        if router.status == "exited":
+            break
+        time.sleep(0.1)
+    logs = router.logs(tail=10).decode(errors="replace").strip()
+    raise TrialFailed(f"The {spec.scenario.router.kind} router did not become ready within "
+                      f"{READY_TIMEOUT:.0f} s (container status: {router.status}). Its last log "
+                      f"lines:\n{logs}\nCheck the router settings in the scenario.")
+
+
+def _wait_drained(sink: Sink, drain: float, tick: Callable[[], None]) -> None:
+    """Until the sink's count stops moving for a moment, at most `drain` seconds."""
+    deadline, last, still_since = time.monotonic() + drain, -1, time.monotonic()
+    while time.monotonic() < deadline:
+        count = sink.live_records()
+        if count != last:
+            last, still_since = count, time.monotonic()
+        elif time.monotonic() - still_since >= 1.0:
+            return
+        tick()
+        time.sleep(0.1)
+
+
+def run_trial(spec: TrialSpec, client: docker.DockerClient, label: str,
+              emit: OnEvent) -> TrialResult:
+    """Carry out one trial; TrialFailed (or a Docker error) when it cannot be."""
+    for sub in ("app", "router"):
+        (spec.directory / sub).mkdir(parents=True, exist_ok=True)
+    cleanup = ExitStack()  # undone in reverse: containers, then the sink, then the socket dir
+    try:
+        # A unix socket path must stay under 108 bytes, so it lives in a short temp dir.
+        sock_dir = Path(tempfile.mkdtemp(prefix="pt-sock-"))
+        cleanup.callback(shutil.rmtree, sock_dir, ignore_errors=True)
+        sock_dir.chmod(0o755)
+        if spec.topology == "file":
+            _log_dir(spec.directory, cleanup)
+        line_run_id, slow = line.new_run_id(), spec.scenario.sink
+        sink = cleanup.enter_context(Sink.start(SinkConfig(
+            run_id=line_run_id, port=0, ack_delay=slow.ack_delay, read_delay=slow.read_delay)))
+        ports = routers.RouterPorts(router=free_port(), sink=sink.port, metrics=free_port())
+        env = compose.variables(spec.scenario, image=spec.image, line_run_id=line_run_id,
+                                trial_dir=spec.directory, sock_dir=sock_dir, ports=ports)
+        env.update(routers.prepare(spec.scenario.router, spec.directory / "router" / "conf",
+                                   ports, spec.topology))
+        project = compose.project_for(spec.project, spec.topology, spec.scenario, env)
+        cleanup.callback(compose.down, project)
+        return _run(spec, client, project, ports, sink, line_run_id, label, emit)
+    finally:
+        with _shielded():
+            cleanup.close()
+
+
+def _log_dir(trial_dir: Path, cleanup: ExitStack) -> None:
+    """The `file` topology's shared volume: on disk, not in /tmp (a flood at rate max writes
+    gigabytes), and removed with the trial as a task's volume is."""
+    logs = trial_dir / "logs"
+    logs.mkdir(exist_ok=True)
+    cleanup.callback(shutil.rmtree, logs, ignore_errors=True)
+    # There before the router starts, as a running app's log file is: a tail input follows it
+    # from the first line instead of waiting for its next directory scan.
+    (logs / Path(routers.TAIL_PATH).name).touch(0o644)
+
+
+def _with_app_log_dir(client: docker.DockerClient, project: compose.Project) -> compose.Project:
+    """The `tail` topology: the app container is created first, so the router can mount the
+    directory Docker keeps its json-file log in, as a node agent sees /var/lib/docker."""
+    compose.create(project, "app")
+    app = compose.container(client, project, "app")
+    log_dir = f"{client.info()['DockerRootDir']}/containers/{app.id}"
+    return replace(project, env={**project.env, "PT_APP_LOG_DIR": log_dir})
+
+
+@contextmanager
+def _shielded() -> Iterator[None]:
+    """A second Ctrl-C must not cut the cleanup short and leak containers. (Only the main
+    thread receives signals: a run in a worker thread, e.g. run_async, has nothing to shield.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _flood(spec: TrialSpec, router: Any, flood_started: float, tick: Callable[[], None]) -> None:
+    """Until the stop is due (time or line count), carrying out the router fault on the way."""
+    stop, plan = spec.scenario.stop, fault.FaultPlan(spec.scenario.fault)
+    while stop.sequence != "none":
+        elapsed = time.monotonic() - flood_started
+        tally = read_tally(spec.directory / "app")
+        if elapsed >= stop.after or (
+                stop.after_lines and tally and tally.emitted_total >= stop.after_lines):
+            break
+        plan = fault.step(plan, elapsed, router)
+        tick()
+        time.sleep(0.05)
+    fault.undo(plan, router)
+
+
+def _run(spec: TrialSpec, client: docker.DockerClient, project: compose.Project,
+         ports: routers.RouterPorts, sink: Sink, line_run_id: str, label: str,
+         emit: OnEvent) -> TrialResult:
+    started = time.monotonic()
+    if spec.topology == "tail":
+        project = _with_app_log_dir(client, project)
+    (spec.directory / "compose.yaml").write_text(compose.render(project))
+    phase, flood_started = "starting", time.monotonic()
+
+    def tick() -> None:
+        tally = read_tally(spec.directory / "app")
+        emit(TrialProgress(label, spec.trial, phase, time.monotonic() - flood_started,
+                           tally.emitted_total if tally else 0, sink.live_records()))
+
+    compose.up(project, "router")
+    router = compose.container(client, project, "router")
+    _wait_router_ready(spec, router, ports)
+    compose.up(project, "app")
+    app = compose.container(client, project, "app")
+    phase, flood_started = "flooding", time.monotonic()
+    _flood(spec, router, flood_started, tick)
+    phase = "stopping"
+    timeline = run_stop(spec.scenario.stop, app, router, tick)
+    phase = "draining"
+    _wait_drained(sink, spec.scenario.stop.drain, tick)
+    compose.save_logs(project, "router", spec.directory / "router.log")
+    compose.save_logs(project, "app", spec.directory / "app.log", tail=200)
+    ledger, stats = sink.stop()
+    tally = read_tally(spec.directory / "app")
+    if tally is None:
+        raise TrialFailed(f"The app never started counting (no tally in {spec.directory / 'app'}); "
+                          f"see {spec.directory / 'app.log'} for why it failed.")
+    report = reconcile(ledger, tally.emitted, tally.stop_seq)
+    router_counts = routers.counters(spec.scenario.router, spec.directory / "router", ports)
+    return build_result(
+        topology=spec.topology, router=spec.scenario.router.kind, stop=spec.scenario.stop.sequence,
+        trial=spec.trial, line_run_id=line_run_id, report=report, tally=tally, timeline=timeline,
+        router_counts=router_counts,
+        malformed=stats.malformed, seconds=time.monotonic() - started)
+
+
+def save_result(outcome: TrialResult | TrialFailure, directory: Path) -> None:
+    """result.json marks a finished trial (resume keeps it); failure.json one that failed."""
+    name = "result.json" if isinstance(outcome, TrialResult) else "failure.json"
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / name).write_text(json.dumps(outcome.as_json(), indent=2))
+
+
+
+def _round(ms: float | None) -> float | None:
+    return None if ms is None else round(ms, 1)
+
+
+def build_result(*, topology: str, router: str, stop: str, trial: int, line_run_id: str,
+                 report: LedgerReport, tally: Tally, timeline: Timeline,
+                 router_counts: routers.RouterCounters, malformed: int,
+                 seconds: float) -> TrialResult:
+    hops: dict[str, int | None] = {
+        "app": report.emitted,
+        "router_in": router_counts.received,
+        "router_out": router_counts.sent,
+        "sink": report.received_distinct,
+    }
+    return TrialResult(
+        topology=topology, router=router, stop=stop, trial=trial, line_run_id=line_run_id,
+        emitted=report.emitted, received_distinct=report.received_distinct,
+        received_total=report.received_total, lost=report.lost, duplicates=report.duplicates,
+        reordered=report.reordered,
+        lost_ranges=tuple((r.stream, r.first, r.last) for r in report.lost_ranges),
+        lost_before_stop=report.lost_before_stop, lost_after_stop=report.lost_after_stop,
+        latency_p50_ms=_round(report.latency_p50_ms), latency_p99_ms=_round(report.latency_p99_ms),
+        requested_rate=tally.requested_rate or None,
+        achieved_rate=round(tally.achieved_rate(timeline.app_exit_ns), 1),
+        blocked_s=round(tally.blocked_ns / 1e9, 3), hops=hops, lost_at=where_lost(hops),
+        foreign=report.foreign, unparsable=report.unparsable, malformed_frames=malformed,
+        app_exit_code=timeline.app_exit_code, app_killed=timeline.app_killed,
+        router_killed=timeline.router_killed, seconds=round(seconds, 1),
+        emitted_by_stream=tuple(tally.emitted), stop_seq=tuple(tally.stop_seq),
+    )
