@@ -167,3 +167,28 @@ def test_report_that_cannot_be_written_is_one_paragraph(tmp_path: Path) -> None:
             f"directory: '{tmp_path / 'report.html'}'). results.json there holds every figure"
             ) in " ".join(failed.stdout.split())
     assert "Traceback" not in failed.stdout + failed.stderr
+
+
+def test_a_failed_trial_is_recorded_and_the_run_goes_on(client: docker.DockerClient, image: str,
+                                                        tmp_path: Path) -> None:
+    # nofile 3 leaves the router's container no descriptor to start with: that trial fails.
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text("topologies: [direct-tcp]\nworkload: {rate: 1000}\nstop: {after: 1}\n"
+                        "trials: 1\nmatrix: {limits.router_nofile: [3, 1024]}\n")
+    done = pt("run", str(scenario), "--out", str(tmp_path / "runs"))
+    assert done.returncode == 1, done.stdout + done.stderr
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    data = json.loads((run_dir / "results.json").read_text())
+    assert [(t["cell"], t["lost"]) for t in data["trials"]] == [
+        ("topology=direct-tcp,limits.router_nofile=1024", 0)]
+    (failed,) = data["failed_trials"]
+    assert (failed["cell"], failed["trial"], failed["status"]) == (
+        "topology=direct-tcp,limits.router_nofile=3", 1, "failed")
+    assert failed["reason"].startswith(
+        "`docker compose up -d --no-deps --no-recreate router` failed for project pt-")
+    assert sorted(p.name for p in (run_dir / "direct-tcp__router_nofile-3__1").iterdir()
+                  if p.suffix == ".json") == ["failure.json"]
+    assert "FAILED topology=direct-tcp,limits.router_nofile=3 #1: `docker compose up" in \
+        done.stdout
+    assert "FAIL: 1 trial(s) could not be carried out" in done.stdout
+    assert run_containers(client, f"pt-{run_dir.name}") == []
