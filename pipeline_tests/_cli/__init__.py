@@ -13,9 +13,11 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from pipeline_tests._cli.bars import ProgressBars
 from pipeline_tests._errors import InputError, PipelineTestsError
+from pipeline_tests._live.session import fan_out, linger, live_view
 from pipeline_tests._report.terminal import print_report
 from pipeline_tests._results.run_results import RunResults
 from pipeline_tests._results.stored import stored_run
@@ -79,11 +81,17 @@ def cli() -> None:
 @click.option("--resume", "resume_id", metavar="RUN_ID",
               help="Continue an interrupted run in OUT/RUN_ID (same scenario and flags): "
                    "finished trials are kept, the rest run.")
+@click.option("--live", is_flag=True,
+              help="Serve a live view of the run on http://127.0.0.1:PORT/ (the URL is "
+                   "printed); when the run ends the final page, with report.html, stays up "
+                   "until Ctrl-C.")
+@click.option("--port", type=click.IntRange(min=0, max=65535), default=0, show_default=True,
+              help="The live view's port on 127.0.0.1; 0 picks a free one.")
 def run_command(scenario_file: Path | None, rate: Any, line_size: int | None,
                 stop_after: float | None, trials: int | None, topology: tuple[str, ...],
                 stop_sequence: str | None, router: str | None, router_image: str | None,
                 router_config: Path | None, max_loss: int | None, out: Path, pull: bool,
-                resume_id: str | None) -> None:
+                resume_id: str | None, live: bool, port: int) -> None:
     """Run SCENARIO_FILE (YAML), or the default FireLens vs direct-TCP comparison."""
     from pipeline_tests import Scenario, load_scenario, run
 
@@ -95,16 +103,24 @@ def run_command(scenario_file: Path | None, rate: Any, line_size: int | None,
         "router.config": str(router_config.resolve()) if router_config else None,
         "max_loss": max_loss})
     bars = ProgressBars(console)
-    try:
-        results = run(chosen, out, on_event=bars, pull=pull, resume=resume_id)
-    except KeyboardInterrupt:
-        if bars.results is not None:
-            _report(bars.results)
-        console.print("[yellow]interrupted[/]: finished trials are kept above; "
-                      "every container of the run was removed.")
-        sys.exit(130)
-    _report(results)
+    with live_view(live, port, _say) as view:
+        try:
+            results = run(chosen, out, on_event=fan_out(bars, view), pull=pull,
+                          resume=resume_id)
+        except KeyboardInterrupt:
+            if bars.results is not None:
+                _report(bars.results)
+            console.print("[yellow]interrupted[/]: finished trials are kept above; "
+                          "every container of the run was removed.")
+            sys.exit(130)
+        _report(results)
+        if view is not None:
+            linger(_say)
     _exit_status(results, chosen.max_loss)
+
+
+def _say(text: str) -> None:
+    console.print(text, highlight=False, soft_wrap=True)
 
 
 @cli.command(name="report")
@@ -127,6 +143,7 @@ def _report(results: RunResults, max_loss: int | None = None) -> None:
     console.print(f"results: {results.results_json} ({len(results.trials)} trials"
                   + (f", {len(results.failures)} failed" if results.failures else "")
                   + f"); report: {', '.join(str(p) for p in written)}", highlight=False)
+    console.print(f"[bold]Verdict[/]: {escape(results.verdict)}", highlight=False)
 
 
 def _exit_status(results: RunResults, max_loss: int | None) -> None:
@@ -149,17 +166,27 @@ def _exit_status(results: RunResults, max_loss: int | None) -> None:
 @click.option("--workers", type=click.IntRange(min=1, max=64), default=1, show_default=True)
 @click.option("--run-id", help="Count only lines of this run id (default: the first seen).")
 @click.option("--shared-key", help="Require the HELO/PING/PONG handshake with this key.")
+@click.option("--live", is_flag=True,
+              help="Serve a live page of the counts and the loss map on 127.0.0.1 until Ctrl-C.")
+@click.option("--port", type=click.IntRange(min=0, max=65535), default=0, show_default=True,
+              help="The live page's port on 127.0.0.1; 0 picks a free one.")
 def sink_command(listen: str, unix_path: str | None, http_port: int | None, workers: int,
-                 run_id: str | None, shared_key: str | None) -> None:
+                 run_id: str | None, shared_key: str | None, live: bool, port: int) -> None:
     """Run the sink alone, printing live counts: point any pipeline at it."""
     from pipeline_tests._sink import SinkConfig, serve_forever
 
-    host, _, port = listen.rpartition(":")
-    if not port.isdigit() or host not in ("127.0.0.1", "localhost", "::1"):
+    host, _, sink_port = listen.rpartition(":")
+    if not sink_port.isdigit() or host not in ("127.0.0.1", "localhost", "::1"):
         raise InputError(f"--listen '{listen}' must be a loopback HOST:PORT such as "
                          "127.0.0.1:24224 (pipeline-tests never listens on other addresses).")
-    serve_forever(SinkConfig(run_id=run_id, host=host, port=int(port), unix_path=unix_path,
-                             http_port=http_port, shared_key=shared_key, workers=workers))
+    config = SinkConfig(run_id=run_id, host=host, port=int(sink_port), unix_path=unix_path,
+                        http_port=http_port, shared_key=shared_key, workers=workers)
+    if live:
+        from pipeline_tests._live.session import serve_sink_live
+
+        serve_sink_live(config, port, _say)
+    else:
+        serve_forever(config)
 
 
 @cli.command(name="doctor")

@@ -13,7 +13,8 @@ from pipeline_tests._results.run_results import RunResults
 def write_reports(results: RunResults, max_loss: int | None) -> list[Path]:
     html, junit = results.run_dir / "report.html", results.run_dir / "junit.xml"
     try:
-        write_html(html, results.header, results.trials, max_loss)
+        write_html(html, results.header, results.trials, max_loss, results.failures,
+                   results.interrupted)
         write_junit(junit, results.run_id, results.trials, max_loss)
     except OSError as err:
         raise InputError(f"Could not write report.html and junit.xml in {results.run_dir} "

@@ -15,7 +15,8 @@ from matplotlib.figure import Figure
 
 from pipeline_tests._container.tally import NO_STOP
 from pipeline_tests._results.stats import CellStats, lost_pct, over_max_loss, summarize
-from pipeline_tests._results.trial_result import TrialResult
+from pipeline_tests._results.trial_result import TrialFailure, TrialResult
+from pipeline_tests._results.verdict import verdict
 
 RATE_AXIS = "workload.rate"
 MAX_MAP_ROWS = 60  # beyond this a loss map is unreadable; the tables still list every trial
@@ -116,13 +117,15 @@ def _map_rows(results: Sequence[TrialResult]
 
 
 def render_html(header: Mapping[str, Any], results: Sequence[TrialResult],
-                max_loss: int | None) -> str:
+                max_loss: int | None, failures: Sequence[TrialFailure] = (),
+                interrupted: bool = False) -> str:
     cells = summarize(results)
     curves = rate_curves(results)
     return _TEMPLATES.get_template("report.html.j2").render(
         run_id=header.get("run_id", "?"), started=header.get("started", "?"),
         machine=header.get("machine", {}), scenario=header.get("scenario", {}),
         results=results, cells=cells, max_loss=max_loss,
+        verdict=verdict(results, failures, interrupted),
         failing=over_max_loss(results, max_loss), lost_pct=lost_pct,
         cells_svg=cells_svg(cells) if cells else "",
         rate_svg=rate_svg(curves) if curves else "",
@@ -131,5 +134,6 @@ def render_html(header: Mapping[str, Any], results: Sequence[TrialResult],
 
 
 def write_html(path: Path, header: Mapping[str, Any], results: Sequence[TrialResult],
-               max_loss: int | None) -> None:
-    path.write_text(render_html(header, results, max_loss))
+               max_loss: int | None, failures: Sequence[TrialFailure] = (),
+               interrupted: bool = False) -> None:
+    path.write_text(render_html(header, results, max_loss, failures, interrupted))

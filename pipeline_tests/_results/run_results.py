@@ -12,6 +12,7 @@ from typing import Any
 
 from pipeline_tests._results.stats import CellStats, lost_pct, over_max_loss, summarize
 from pipeline_tests._results.trial_result import TrialFailure, TrialResult
+from pipeline_tests._results.verdict import verdict
 
 RESULTS_FILE = "results.json"
 SHOWN_RANGES = 5
@@ -37,6 +38,13 @@ class RunResults:
                 return stats
         known = ", ".join(s.label for s in self.cells) or "none (no trial finished)"
         raise KeyError(f"no cell '{label}' in run {self.run_id}; its cells: {known}")
+
+    @property
+    def verdict(self) -> str:
+        """The run's verdict in words (results.json `verdict`): which cells lost, how much, in
+        how many trials, at which hop, before or after the stop signal, and what not losing
+        cost."""
+        return verdict(self.trials, self.failures, self.interrupted)
 
     @property
     def max_loss(self) -> int | None:
@@ -84,7 +92,7 @@ class RunResults:
         return {**self.header, "trials": [t.as_json() for t in self.trials],
                 "failed_trials": [f.as_json() for f in self.failures],
                 "cells": [dataclasses.asdict(s) for s in self.cells],
-                "interrupted": self.interrupted}
+                "interrupted": self.interrupted, "verdict": self.verdict}
 
     def write_json(self) -> Path:
         """results.json, replaced whole (a reader never sees half a file)."""

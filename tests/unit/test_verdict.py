@@ -1,0 +1,95 @@
+import dataclasses
+
+from test_report import BASE
+
+from pipeline_tests._results.hops import trial_gaps, waterfall
+from pipeline_tests._results.trial_result import TrialFailure, TrialResult
+from pipeline_tests._results.verdict import verdict
+
+
+def trial(n: int, *, topology: str = "firelens", router: str = "fluentd", stop: str = "ecs",
+          emitted: int = 1000, lost: int = 0, rate: float = 80000.0, after: int = 0,
+          router_in: int | None = None, router_out: int | None = None) -> TrialResult:
+    sink = emitted - lost
+    return dataclasses.replace(
+        BASE, topology=topology, router=router, stop=stop, trial=n, emitted=emitted,
+        received_distinct=sink, received_total=sink, lost=lost,
+        lost_before_stop=lost - after, lost_after_stop=after, achieved_rate=rate,
+        hops={"app": emitted, "router_in": router_in, "router_out": router_out, "sink": sink},
+        emitted_by_stream=(emitted,), stop_seq=(emitted // 2,))
+
+
+FIRELENS = [trial(1, lost=930, router_in=70, router_out=70),
+            trial(2, lost=920, router_in=80, router_out=80),
+            trial(3, lost=940, router_in=60, router_out=60)]
+DIRECT = [trial(n, topology="direct-tcp", rate=9600.0, router_in=1000, router_out=1000)
+          for n in (1, 2, 3)]
+
+
+def test_the_issue_example() -> None:
+    assert verdict([*DIRECT, *FIRELENS]) == (
+        "direct-tcp/fluentd/ecs lost 0 lines in 3/3 trials, but the app reached only 9,600 "
+        "lines/s (firelens/fluentd/ecs: 80,000); firelens/fluentd/ecs lost 93% (920-940 lines) "
+        "in 3/3 trials, all between the app and the router (inside the log driver), all emitted "
+        "before SIGTERM.")
+
+
+def test_nothing_lost_says_so_without_a_cost() -> None:
+    assert verdict(DIRECT[:2]) == "direct-tcp/fluentd/ecs lost 0 lines in 2/2 trials."
+
+
+def test_a_faster_lossless_cell_has_no_but() -> None:
+    fast = [dataclasses.replace(t, achieved_rate=90000.0) for t in DIRECT[:1]]
+    assert verdict([*fast, FIRELENS[0]]).startswith(
+        "direct-tcp/fluentd/ecs lost 0 lines in 1/1 trials; firelens")
+
+
+def test_loss_split_over_hops_after_the_signal_unknown_router_counts() -> None:
+    split = trial(1, topology="direct-tcp", router="fluent-bit", stop="all-at-once", lost=400,
+                  after=100, router_in=900, router_out=600)
+    unknown = trial(2, topology="direct-tcp", router="fluent-bit", stop="all-at-once",
+                    lost=1, after=1)
+    clean = trial(3, topology="direct-tcp", router="fluent-bit", stop="all-at-once")
+    assert verdict([split, unknown, clean]) == (
+        "direct-tcp/fluent-bit/all-at-once lost 20% (1-400 lines) in 2/3 trials, "
+        "25% between the app and the router (inside the client library or on its socket), "
+        "0.25% between the app and the sink (the router's own counts are unknown), "
+        "75% inside the router (accepted by its input, not delivered), "
+        "300 emitted before SIGTERM and 101 after.")
+
+
+def test_kill_no_stop_failures_and_interruption() -> None:
+    killed = trial(1, stop="kill", lost=1, after=1)
+    ran_out = dataclasses.replace(trial(1, topology="file", stop="none", lost=5),
+                                  stop_seq=(-1,))
+    failed = TrialFailure("file", "fluentd", "none", 2, "the router never became ready")
+    assert verdict([killed, ran_out], [failed, failed], interrupted=True) == (
+        "firelens/fluentd/kill lost 0.10% (1 line) in 1/1 trials, all between the app and "
+        "the sink (the router's own counts are unknown), all emitted after SIGKILL; "
+        "file/fluentd/none lost 0.50% (5 lines) in 1/1 trials, all between the app and the "
+        "sink (the router's own counts are unknown), in trials where no stop signal reached "
+        "the app. 2 trials of file/fluentd/none could not be carried out. The run was "
+        "interrupted: this covers only the trials that finished.")
+    assert verdict([]) == "No trial finished."
+
+
+def test_trial_gaps_skip_unknown_and_restarted_router_hops() -> None:
+    assert trial_gaps(trial(1, lost=300, router_in=800, router_out=700)) == {
+        "app->router_in": 200, "router_in->router_out": 100}
+    assert trial_gaps(trial(1, lost=300, router_in=None, router_out=700)) == {
+        "app->router_out": 300}
+    # A restarted router counted less than the sink received: it cannot say where.
+    assert trial_gaps(trial(1, lost=300, router_in=100, router_out=100)) == {"app->sink": 300}
+
+
+def test_waterfall_per_cell() -> None:
+    fall = waterfall("firelens/fluentd/ecs", FIRELENS)
+    assert (fall.trials, fall.emitted, dict(fall.unknown)) == (3, 3000, {})
+    assert [(s.hop, s.count, s.since, s.lost, round(s.lost_pct, 2)) for s in fall.steps] == [
+        ("router_in", 210, "app", 2790, 93.0), ("router_out", 210, "router_in", 0, 0.0),
+        ("sink", 210, "router_out", 0, 0.0)]
+    mixed = waterfall("x", [FIRELENS[0], trial(4, lost=10, router_in=990)])
+    assert dict(mixed.unknown) == {"router_out": 1}
+    assert [(s.hop, s.count, s.since, s.lost) for s in mixed.steps] == [
+        ("router_in", 1060, "app", 940), ("router_out", None, "router_in", 0),
+        ("sink", 1060, "router_in", 0)]
