@@ -14,6 +14,7 @@ import jinja2
 from matplotlib.figure import Figure
 
 from pipeline_tests._container.tally import NO_STOP
+from pipeline_tests._results.hops import step_text, waterfalls
 from pipeline_tests._results.stats import CellStats, lost_pct, over_max_loss, summarize
 from pipeline_tests._results.trial_result import TrialFailure, TrialResult
 from pipeline_tests._results.verdict import verdict
@@ -125,7 +126,8 @@ def render_html(header: Mapping[str, Any], results: Sequence[TrialResult],
         run_id=header.get("run_id", "?"), started=header.get("started", "?"),
         machine=header.get("machine", {}), scenario=header.get("scenario", {}),
         results=results, cells=cells, max_loss=max_loss,
-        verdict=verdict(results, failures, interrupted),
+        verdict=verdict(results, failures, interrupted), waterfalls=waterfalls(results),
+        hop_cell=step_text,
         failing=over_max_loss(results, max_loss), lost_pct=lost_pct,
         cells_svg=cells_svg(cells) if cells else "",
         rate_svg=rate_svg(curves) if curves else "",

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.table import Table
 
+from pipeline_tests._results.hops import Waterfall, step_text, waterfalls
 from pipeline_tests._results.run_results import RunResults
 from pipeline_tests._results.stats import CellStats, lost_pct, summarize
 from pipeline_tests._results.trial_result import TrialResult
@@ -57,9 +58,21 @@ def cell_table(summaries: Sequence[CellStats]) -> Table:
     return table
 
 
+def waterfall_table(falls: Sequence[Waterfall]) -> Table:
+    table = Table(title="Where lines were lost: emitted -> router in -> router out -> sink "
+                  "(summed over trials; share of emitted lost at each hop)",
+                  title_justify="left")
+    for name in ("cell", "emitted", "router in", "router out", "sink"):
+        table.add_column(name, justify="left" if name == "cell" else "right", no_wrap=True)
+    for fall in falls:
+        table.add_row(fall.label, f"{fall.emitted:,}", *(step_text(s, fall) for s in fall.steps))
+    return table
+
+
 def print_report(console: Console, results: RunResults) -> None:
     if results.trials:
         console.print(trial_table(results.trials))
         console.print(cell_table(summarize(results.trials)))
+        console.print(waterfall_table(waterfalls(results.trials)))
     for f in results.failures:
         console.print(f"[red]FAILED[/] {f.label} #{f.trial}: {f.reason}", highlight=False)

@@ -72,3 +72,14 @@ def waterfalls(results: Sequence[TrialResult]) -> list[Waterfall]:
     for result in results:
         groups.setdefault(result.label, []).append(result)
     return [waterfall(label, group) for label, group in groups.items()]
+
+
+_BEFORE = {"router_in": "app", "router_out": "router_in", "sink": "router_out"}
+
+
+def step_text(step: HopStep, fall: Waterfall) -> str:
+    """A hop's count with the share of emitted lines lost on the way to it."""
+    if step.count is None:
+        return f"unknown ({fall.unknown[step.hop]}/{fall.trials} trials)"
+    since = "" if step.since == _BEFORE[step.hop] else f" since {step.since}"
+    return f"{step.count:,} (-{step.lost_pct:.2f}%{since})"

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline_tests._results.hops import waterfalls
 from pipeline_tests._results.stats import CellStats, lost_pct, over_max_loss, summarize
 from pipeline_tests._results.trial_result import TrialFailure, TrialResult
 from pipeline_tests._results.verdict import verdict
@@ -92,6 +93,7 @@ class RunResults:
         return {**self.header, "trials": [t.as_json() for t in self.trials],
                 "failed_trials": [f.as_json() for f in self.failures],
                 "cells": [dataclasses.asdict(s) for s in self.cells],
+                "waterfalls": [dataclasses.asdict(w) for w in waterfalls(self.trials)],
                 "interrupted": self.interrupted, "verdict": self.verdict}
 
     def write_json(self) -> Path:

@@ -93,3 +93,26 @@ def test_waterfall_per_cell() -> None:
     assert [(s.hop, s.count, s.since, s.lost) for s in mixed.steps] == [
         ("router_in", 1060, "app", 940), ("router_out", None, "router_in", 0),
         ("sink", 1060, "router_in", 0)]
+
+
+def test_waterfall_in_the_terminal_and_report_html() -> None:
+    from rich.console import Console
+
+    from pipeline_tests._report.html import render_html
+    from pipeline_tests._report.terminal import waterfall_table
+    from pipeline_tests._results.hops import waterfalls
+
+    unknown = [trial(n, topology="direct-tcp", lost=10) for n in (1, 2)]
+    console = Console(record=True, width=200)
+    console.print(waterfall_table(waterfalls([*FIRELENS, *unknown])))
+    rows = [line.split("│")[1:-1] for line in console.export_text().splitlines()
+            if line.startswith("│") and "/fluentd/" in line]
+    assert [[cell.strip() for cell in row] for row in rows] == [
+        ["firelens/fluentd/ecs", "3,000", "210 (-93.00%)", "210 (-0.00%)", "210 (-0.00%)"],
+        ["direct-tcp/fluentd/ecs", "2,000", "unknown (2/2 trials)", "unknown (2/2 trials)",
+         "1,980 (-1.00% since app)"]]
+    page = render_html({"run_id": "r1"}, [*FIRELENS, *unknown], None)
+    assert f'<p class="verdict">{verdict([*FIRELENS, *unknown])}</p>'.replace(
+        "'", "&#39;") in page
+    assert '<td class="lost">210 (-93.00%)</td>' in page
+    assert "<td>unknown (2/2 trials)</td>" in page
