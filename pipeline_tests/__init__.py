@@ -30,6 +30,8 @@ from pipeline_tests._events import (
     OnEvent,
     RunFinished,
     RunStarted,
+    SinkSeen,
+    StopStep,
     TrialErrored,
     TrialFinished,
     TrialProgress,
@@ -58,7 +60,8 @@ if TYPE_CHECKING:
 __all__ = [
     "CellStats", "Client", "Driver", "Event", "Fault", "ImageMissing", "ImageProgress",
     "InputError", "InstallError", "Limits", "OnEvent", "PipelineTestsError", "Router",
-    "RunFinished", "RunResults", "RunStarted", "Scenario", "SetupError", "SinkDelays", "Stop",
+    "RunFinished", "RunResults", "RunStarted", "Scenario", "SetupError", "SinkDelays", "SinkSeen",
+    "Stop", "StopStep",
     "TrialErrored", "TrialFailed", "TrialFailure", "TrialFinished", "TrialProgress",
     "TrialResult", "TrialStarted", "Workload", "__version__", "load_results", "load_scenario",
     "run",

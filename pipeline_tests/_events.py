@@ -1,7 +1,8 @@
 """What a run tells its caller while it goes: typed progress events, in this order:
 
-    RunStarted, then per trial: TrialStarted, TrialProgress..., TrialFinished | TrialErrored,
-    then RunFinished (also after Ctrl-C, with the trials that finished)
+    RunStarted, then per trial: TrialStarted, TrialProgress... (with StopStep and SinkSeen
+    in between), TrialFinished | TrialErrored, then RunFinished (also after Ctrl-C, with the
+    trials that finished)
 
 `run(..., on_event=callback)` calls the callback in the run's own thread, a few times a second
 while a trial runs. The CLI's progress bars and the live view are consumers of these; so can a
@@ -54,6 +55,32 @@ class TrialProgress:
     elapsed: float  # seconds since the flood started
     emitted: int  # lines the app has emitted so far
     received: int  # lines the sink has received so far
+    router_in: int | None = None  # lines the router accepted so far (None: it does not say)
+    router_out: int | None = None  # lines the router sent on so far
+
+
+@dataclass(frozen=True)
+class StopStep:
+    """One step of the stop sequence as it happens: a signal sent, or a container gone."""
+
+    label: str
+    trial: int
+    container: str  # "app" or "router"
+    action: str  # "SIGTERM", "SIGKILL" or "exited"
+    elapsed: float  # seconds since the flood started (TrialProgress.elapsed's clock)
+
+
+@dataclass(frozen=True)
+class SinkSeen:
+    """The sink's loss map so far (a few times a second): which seqs of each stream arrived.
+    Exact at `resolution`: gaps narrower than it are folded into the ranges around them."""
+
+    label: str
+    trial: int
+    elapsed: float
+    emitted: tuple[int, ...]  # per stream: lines the app emitted so far (seqs 0..n-1)
+    received: tuple[tuple[int, int, int], ...]  # (stream, first, last) inclusive, by stream
+    resolution: int = 1
 
 
 @dataclass(frozen=True)
@@ -73,6 +100,6 @@ class RunFinished:
     results: RunResults
 
 
-Event = (ImageProgress | RunStarted | TrialStarted | TrialProgress | TrialFinished
-         | TrialErrored | RunFinished)
+Event = (ImageProgress | RunStarted | TrialStarted | TrialProgress | StopStep | SinkSeen
+         | TrialFinished | TrialErrored | RunFinished)
 OnEvent = Callable[[Event], None]

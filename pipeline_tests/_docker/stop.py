@@ -18,6 +18,7 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, cast
 
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
@@ -36,6 +37,38 @@ class Timeline:
     router_signal_ns: int
     router_exit_ns: int
     router_killed: bool
+
+
+# (container: "app" | "router", action: "SIGTERM" | "SIGKILL" | "exited")
+OnStep = Callable[[str, str], None]
+
+
+class _Watched:
+    """A container that reports each signal it was sent and its exit, as they happen."""
+
+    def __init__(self, container: Container, role: str, on_step: OnStep) -> None:
+        self._inner, self._role, self._on_step, self._gone = container, role, on_step, False
+
+    def kill(self, signal: str) -> None:
+        self._inner.kill(signal=signal)
+        self._on_step(self._role, signal)
+
+    def reload(self) -> None:
+        try:
+            self._inner.reload()
+        except NotFound:
+            self._exited()
+            raise
+        if self._inner.status in ("exited", "dead"):
+            self._exited()
+
+    def _exited(self) -> None:
+        if not self._gone:
+            self._gone = True
+            self._on_step(self._role, "exited")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
 
 
 def _signal(container: Container, name: str) -> None:
@@ -96,8 +129,12 @@ def _pod_delete(stop: Stop, app: Container, router: Container,
 
 
 def run_stop(stop: Stop, app: Container, router: Container,
-             tick: Callable[[], None] = lambda: None) -> Timeline:
-    """Carry out `stop.sequence` now; `tick` is called while waiting (progress display)."""
+             tick: Callable[[], None] = lambda: None, on_step: OnStep | None = None) -> Timeline:
+    """Carry out `stop.sequence` now; `tick` is called while waiting (progress display),
+    `on_step` at each signal sent and each container's exit, as it happens (the live view)."""
+    if on_step is not None:
+        app = cast(Container, _Watched(app, "app", on_step))
+        router = cast(Container, _Watched(router, "router", on_step))
     if stop.sequence == "pod-delete":
         return _pod_delete(stop, app, router, tick)
     signal_ns = time.time_ns()

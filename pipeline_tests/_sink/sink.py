@@ -10,13 +10,16 @@ worker.py (Forward input) and http.py (HTTP input).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import multiprocessing
 import os
+import pickle
 import signal
 import socket
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -185,6 +188,25 @@ class Sink:
         """Records received so far by all workers (shared memory: cheap, for progress bars)."""
         width = len(STAT_FIELDS)
         return sum(self._counts[i * width + 2] for i in range(self.config.workers))
+
+    def live_seen(self, timeout: float = 0.5) -> dict[int, bytes]:
+        """Each stream's received seqs so far as a bitmap (seq n is bit n % 8 of byte n // 8),
+        merged over workers: the live view's loss map. A worker busier than `timeout` is left
+        out of this answer."""
+        merged: dict[int, int] = {}
+        with tempfile.TemporaryDirectory(prefix="pt-seen-") as tmp:
+            paths = [os.path.join(tmp, str(index)) for index in range(len(self._pipes))]
+            for pipe, path in zip(self._pipes, paths, strict=True):
+                pipe.send(("seen", path))
+            deadline = time.monotonic() + timeout
+            for path in paths:
+                while not os.path.exists(path) and time.monotonic() < deadline:
+                    time.sleep(0.002)
+                with contextlib.suppress(OSError), open(path, "rb") as seen:
+                    for stream, bits in pickle.load(seen).items():
+                        merged[stream] = merged.get(stream, 0) | int.from_bytes(bits, "little")
+        return {s: bits.to_bytes((bits.bit_length() + 7) // 8, "little")
+                for s, bits in merged.items()}
 
     def stats(self) -> SinkStats:
         """Live counters summed over workers."""

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import pickle
 import signal
 import socket
 import time
@@ -70,6 +72,22 @@ class Worker:
     def malformed(self, peer: str, problem: object) -> None:
         self.bump(_MALFORMED)
         log.warning("sink: closing connection from %s: %s", peer or "?", problem)
+
+    def on_pipe(self, pipe: Any, stop: asyncio.Event) -> None:
+        """The parent's message: ("seen", path) asks for each stream's bitmap of received seqs
+        in a file (Sink.live_seen); anything else, or the pipe closing, means stop."""
+        try:
+            message = pipe.recv()
+        except (EOFError, OSError):
+            message = "stop"
+        if not (isinstance(message, tuple) and message[0] == "seen"):
+            stop.set()
+            return
+        seen = {n: bytes(s.bits[:(s.high >> 3) + 1]) for n, s in self.ledger.streams.items()}
+        with contextlib.suppress(OSError):  # the parent stopped waiting and removed the dir
+            with open(message[1] + ".tmp", "wb") as out:
+                pickle.dump(seen, out)
+            os.replace(message[1] + ".tmp", message[1])
 
 
 class _ForwardProtocol(asyncio.Protocol):
@@ -180,7 +198,7 @@ async def _serve(worker: Worker, index: int, port: int, http_port: int | None,
     runner = (await start_http(worker, _listening(config.host, http_port))
               if http_port is not None else None)
     stop = asyncio.Event()
-    loop.add_reader(pipe.fileno(), stop.set)
+    loop.add_reader(pipe.fileno(), worker.on_pipe, pipe, stop)
     pipe.send(("ready", ""))
     await stop.wait()
     loop.remove_reader(pipe.fileno())

@@ -1,0 +1,70 @@
+"""What a running trial reports for the live view and the progress bars: the hop counts
+(app, router in/out, sink) as TrialProgress, and the sink's loss map as SinkSeen.
+
+The cheap counts (the app's tally, the sink's shared counters) are read at every tick; the
+router's counters and the sink's bitmaps at most every PERIOD seconds, so the run's own pace
+does not depend on who watches."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from pipeline_tests import _routers as routers
+from pipeline_tests._container.tally import read_tally
+from pipeline_tests._events import OnEvent, SinkSeen, TrialProgress
+from pipeline_tests._ledger.lost_ranges import lost_ranges
+from pipeline_tests._scenario.model import Router
+from pipeline_tests._sink import Sink
+
+PERIOD = 0.2  # seconds between reads of the router's counters and the sink's bitmaps
+MAP_CELLS = 1000  # the loss map's resolution: seqs per stream are folded to about this many
+
+
+def received_ranges(bits: bytes, emitted: int, resolution: int = 1) -> list[tuple[int, int]]:
+    """Inclusive (first, last) ranges of seqs 0..emitted-1 whose bit is set; gaps shorter than
+    `resolution` are folded into the received ranges around them."""
+    ranges: list[tuple[int, int]] = []
+    start = 0
+    for gap in lost_ranges(0, bytearray(bits), emitted):
+        if gap.last - gap.first + 1 < resolution and gap.first > 0 and gap.last < emitted - 1:
+            continue
+        if gap.first > start:
+            ranges.append((start, gap.first - 1))
+        start = gap.last + 1
+    if start < emitted:
+        ranges.append((start, emitted - 1))
+    return ranges
+
+
+class TrialProbe:
+    """Call `tick(phase, elapsed)` while a trial runs; it emits the events."""
+
+    def __init__(self, directory: Path, sink: Sink, router: Router, ports: routers.RouterPorts,
+                 label: str, trial: int, emit: OnEvent) -> None:
+        self.directory, self.sink, self.router, self.ports = directory, sink, router, ports
+        self.label, self.trial, self.emit = label, trial, emit
+        self._router_counts = routers.RouterCounters(None, None)
+        self._last_slow = 0.0
+
+    def tick(self, phase: str, elapsed: float) -> None:
+        tally = read_tally(self.directory / "app")
+        slow = phase != "starting" and time.monotonic() - self._last_slow >= PERIOD
+        if slow:
+            self._last_slow = time.monotonic()
+            self._router_counts = routers.counters(self.router, self.directory / "router",
+                                                   self.ports)
+        counts = self._router_counts
+        self.emit(TrialProgress(self.label, self.trial, phase, elapsed,
+                                tally.emitted_total if tally else 0, self.sink.live_records(),
+                                counts.received, counts.sent))
+        if slow and tally is not None:
+            self._seen(elapsed, tally.emitted)
+
+    def _seen(self, elapsed: float, emitted: tuple[int, ...]) -> None:
+        bitmaps = self.sink.live_seen()
+        resolution = max(1, max(emitted, default=0) // MAP_CELLS)
+        received = tuple((stream, first, last) for stream, n in enumerate(emitted)
+                         for first, last in received_ranges(bitmaps.get(stream, b""), n,
+                                                            resolution))
+        self.emit(SinkSeen(self.label, self.trial, elapsed, emitted, received, resolution))
