@@ -31,8 +31,9 @@ from pipeline_tests._container.tally import Tally, read_tally
 from pipeline_tests._docker import compose, fault
 from pipeline_tests._docker.stop import Timeline, run_stop
 from pipeline_tests._errors import TrialFailed
-from pipeline_tests._events import OnEvent, TrialProgress
+from pipeline_tests._events import OnEvent, StopStep
 from pipeline_tests._ledger.ledger import LedgerReport, reconcile
+from pipeline_tests._live.probe import TrialProbe
 from pipeline_tests._results.trial_result import TrialFailure, TrialResult, where_lost
 from pipeline_tests._scenario.scenario import Scenario
 from pipeline_tests._sink import Sink, SinkConfig
@@ -170,11 +171,13 @@ def _run(spec: TrialSpec, client: docker.DockerClient, project: compose.Project,
         project = _with_app_log_dir(client, project)
     (spec.directory / "compose.yaml").write_text(compose.render(project))
     phase, flood_started = "starting", time.monotonic()
+    probe = TrialProbe(spec.directory, sink, spec.scenario.router, ports, label, spec.trial, emit)
 
     def tick() -> None:
-        tally = read_tally(spec.directory / "app")
-        emit(TrialProgress(label, spec.trial, phase, time.monotonic() - flood_started,
-                           tally.emitted_total if tally else 0, sink.live_records()))
+        probe.tick(phase, time.monotonic() - flood_started)
+
+    def on_step(container: str, action: str) -> None:
+        emit(StopStep(label, spec.trial, container, action, time.monotonic() - flood_started))
 
     compose.up(project, "router")
     router = compose.container(client, project, "router")
@@ -184,7 +187,7 @@ def _run(spec: TrialSpec, client: docker.DockerClient, project: compose.Project,
     phase, flood_started = "flooding", time.monotonic()
     _flood(spec, router, flood_started, tick)
     phase = "stopping"
-    timeline = run_stop(spec.scenario.stop, app, router, tick)
+    timeline = run_stop(spec.scenario.stop, app, router, tick, on_step)
     phase = "draining"
     _wait_drained(sink, spec.scenario.stop.drain, tick)
     compose.save_logs(project, "router", spec.directory / "router.log")
