@@ -25,7 +25,7 @@ import docker
 import requests
 
 from pipeline_tests import _routers as routers
-from pipeline_tests._docker import compose, engine, images
+from pipeline_tests._docker import compose, engine, images, task_cgroup
 from pipeline_tests._errors import SetupError, TrialFailed
 from pipeline_tests._events import (
     Event,
@@ -90,6 +90,8 @@ def _check_and_build(client: docker.DockerClient, cells: list[matrix.Cell], pull
     """Refuse what cannot run before anything starts; the fixture image's tag."""
     engine.check_compose()
     version = engine.engine_info(client).version
+    if any(compose.has_task_limits(cell.scenario) for cell in cells):
+        task_cgroup.check_driver(client.info().get("CgroupDriver", ""))
     for cell in cells:
         if cell.scenario.topologies == ("firelens",):
             engine.check_log_opts(compose.driver_opts(cell.scenario), version)

@@ -28,7 +28,7 @@ import docker
 from pipeline_tests import _routers as routers
 from pipeline_tests._container import line
 from pipeline_tests._container.tally import Tally, read_tally
-from pipeline_tests._docker import compose, fault
+from pipeline_tests._docker import compose, fault, task_cgroup
 from pipeline_tests._docker.stop import Timeline, run_stop
 from pipeline_tests._errors import TrialFailed
 from pipeline_tests._events import OnEvent, StopStep
@@ -36,6 +36,7 @@ from pipeline_tests._ledger.ledger import LedgerReport, reconcile
 from pipeline_tests._live.probe import TrialProbe
 from pipeline_tests._results.trial_result import TrialFailure, TrialResult, where_lost
 from pipeline_tests._scenario.scenario import Scenario
+from pipeline_tests._scenario.task_size import task_limits
 from pipeline_tests._sink import Sink, SinkConfig
 
 READY_TIMEOUT = 30.0
@@ -106,12 +107,24 @@ def run_trial(spec: TrialSpec, client: docker.DockerClient, label: str,
                                 trial_dir=spec.directory, sock_dir=sock_dir, ports=ports)
         env.update(routers.prepare(spec.scenario.router, spec.directory / "router" / "conf",
                                    ports, spec.topology))
+        if compose.has_task_limits(spec.scenario):
+            env["PT_TASK_CGROUP"] = _task_cgroup(spec, client, cleanup)
         project = compose.project_for(spec.project, spec.topology, spec.scenario, env)
         cleanup.callback(compose.down, project)
         return _run(spec, client, project, ports, sink, line_run_id, label, emit)
     finally:
         with _shielded():
             cleanup.close()
+
+
+def _task_cgroup(spec: TrialSpec, client: docker.DockerClient, cleanup: ExitStack) -> str:
+    """The task's cgroup (task.size, task.cpus, task.memory), removed after `compose down`."""
+    task = spec.scenario.task
+    limits = task_limits(task.size, task.cpus, task.memory)
+    assert not isinstance(limits, str)  # the scenario was checked
+    cgroup = task_cgroup.create(spec.project, *limits, client.info().get("CgroupDriver", ""))
+    cleanup.callback(task_cgroup.remove, cgroup)
+    return cgroup.parent
 
 
 def _log_dir(trial_dir: Path, cleanup: ExitStack) -> None:

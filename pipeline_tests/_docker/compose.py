@@ -38,6 +38,9 @@ def project_for(name: str, topology: str, scenario: Scenario, env: Mapping[str, 
     return Project(name, files, dict(env))
 
 
+_LIMITS = ("nofile", "memory", "cpus")
+
+
 def variant_files(scenario: Scenario, topology: str) -> tuple[Path, ...]:
     """The extra `-f` files a scenario needs beyond its topology and router."""
     variants = data_dir("compose") / "variants"
@@ -46,11 +49,16 @@ def variant_files(scenario: Scenario, topology: str) -> tuple[Path, ...]:
         names.append("driver-non-blocking")
     limits = scenario.limits
     for service in ("app", "router"):
-        if getattr(limits, f"{service}_nofile") is not None:
-            names.append(f"{service}-nofile")
-        if getattr(limits, f"{service}_memory") is not None:
-            names.append(f"{service}-memory")
+        names += [f"{service}-{knob}" for knob in _LIMITS
+                  if getattr(limits, f"{service}_{knob}") is not None]
+    if has_task_limits(scenario):
+        names.append("task-cgroup")
     return tuple(variants / f"{name}.yaml" for name in names)
+
+
+def has_task_limits(scenario: Scenario) -> bool:
+    task = scenario.task
+    return (task.size, task.cpus, task.memory) != (None, None, None)
 
 
 def _flag(value: bool) -> str:
@@ -87,7 +95,7 @@ def variables(s: Scenario, *, image: str, line_run_id: str, trial_dir: Path, soc
         "PT_BUFMAX": str(s.client.bufmax), "PT_QUEUE_CIRCULAR": _flag(s.client.queue_circular),
     }
     for service in ("app", "router"):
-        for knob in ("nofile", "memory"):
+        for knob in _LIMITS:
             value = getattr(s.limits, f"{service}_{knob}")
             if value is not None:
                 env[f"PT_{service.upper()}_{knob.upper()}"] = str(value)

@@ -1,7 +1,11 @@
 """Stop sequences: how the task ends, the way ECS or Kubernetes would end it.
 
 - ecs: SIGTERM the app; SIGKILL it after stop_timeout; the router (FireLens sidecar) gets
-  SIGTERM only after the app exited, and SIGKILL stop_timeout later.
+  SIGTERM only after the app exited (`router_gap` seconds later), and SIGKILL its own
+  stopTimeout (`router_stop_timeout`, default stop_timeout) after that. The ECS agent stops a
+  container only once every container that depends on it is known stopped
+  (agent/engine/dependencygraph/graph.go `verifyShutdownOrder`); app containers depend on the
+  FireLens container, so it is stopped last, as soon as the agent has seen the app's exit.
 - all-at-once: a Kubernetes pod: every container SIGTERM together, SIGKILL after the grace.
 - kill: SIGKILL the app, then stop the router as ECS would.
 - router-first: the misordered shutdown: the router gets SIGTERM (SIGKILL after stop_timeout)
@@ -106,6 +110,18 @@ def _terminate(container: Container, timeout: float, tick: Callable[[], None]) -
     return True
 
 
+def router_timeout(stop: Stop) -> float:
+    """The router's own stopTimeout (ECS: per container), else the task's."""
+    return stop.stop_timeout if stop.router_stop_timeout is None else stop.router_stop_timeout
+
+
+def _wait(seconds: float, tick: Callable[[], None]) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        tick()
+        time.sleep(min(0.1, max(deadline - time.monotonic(), 0)))
+
+
 def _exit_code(container: Container) -> int:
     try:
         container.reload()
@@ -123,7 +139,7 @@ def _pod_delete(stop: Stop, app: Container, router: Container,
         app.remove(force=True)
     _wait_exit(router, stop.drain, tick)  # a node agent outlives the pod
     router_signal_ns = time.time_ns()
-    router_killed = _terminate(router, stop.stop_timeout, tick)
+    router_killed = _terminate(router, router_timeout(stop), tick)
     return Timeline(signal_ns, app_exit_ns, exit_code, app_killed, router_signal_ns,
                     time.time_ns(), router_killed)
 
@@ -143,14 +159,14 @@ def run_stop(stop: Stop, app: Container, router: Container,
         router_signal_ns = time.time_ns()
         app_killed = _terminate(app, stop.stop_timeout, tick)
         app_exit_ns = time.time_ns()
-        router_killed = not _wait_exit(router, stop.stop_timeout, tick)
+        router_killed = not _wait_exit(router, router_timeout(stop), tick)
         if router_killed:
             _signal(router, "SIGKILL")
             _wait_exit(router, 10.0, tick)
         return Timeline(signal_ns, app_exit_ns, _exit_code(app), app_killed, router_signal_ns,
                         time.time_ns(), router_killed)
     if stop.sequence == "router-first":
-        router_killed = _terminate(router, stop.stop_timeout, tick)
+        router_killed = _terminate(router, router_timeout(stop), tick)
         router_exit_ns = time.time_ns()
         app_signal_ns = time.time_ns()
         app_killed = _terminate(app, stop.stop_timeout, tick)
@@ -169,6 +185,8 @@ def run_stop(stop: Stop, app: Container, router: Container,
     else:
         app_killed = _terminate(app, stop.stop_timeout, tick)
     app_exit_ns = time.time_ns()
-    router_killed = _terminate(router, stop.stop_timeout, tick)
-    return Timeline(signal_ns, app_exit_ns, _exit_code(app), app_killed, app_exit_ns,
+    _wait(stop.router_gap, tick)  # ECS signals the router once it has seen the app stop
+    router_signal_ns = time.time_ns()
+    router_killed = _terminate(router, router_timeout(stop), tick)
+    return Timeline(signal_ns, app_exit_ns, _exit_code(app), app_killed, router_signal_ns,
                     time.time_ns(), router_killed)

@@ -30,6 +30,10 @@ class Stop:
     after_lines: int | None = None  # or: once the app emitted this many lines (whichever first)
     stop_timeout: float = 30.0  # SIGKILL this long after SIGTERM (ECS stopTimeout, k8s grace)
     drain: float = 10.0  # how long the sink may keep receiving after the last container exited
+    # ecs, kill, none: seconds between the app's exit and the router's SIGTERM (ECS stops the
+    # FireLens container once the agent has seen every container that logs through it stop).
+    router_gap: float = 0.0
+    router_stop_timeout: float | None = None  # the router's own stopTimeout; None: stop_timeout
 
 
 @dataclass(frozen=True)
@@ -94,5 +98,17 @@ class Limits:
 
     app_nofile: int | None = None
     app_memory: str | None = None  # e.g. "64m"
+    app_cpus: float | None = None  # Docker's --cpus: a CFS quota of that many CPUs
     router_nofile: int | None = None
     router_memory: str | None = None
+    router_cpus: float | None = None
+
+
+@dataclass(frozen=True)
+class Task:
+    """The task's own size, shared by every container in it (app and router), as an ECS task
+    size is: a cgroup holding the CPU quota and memory limit, the container limits inside it."""
+
+    size: str | None = None  # a Fargate size, e.g. "0.25vcpu-0.5gb" (sets cpus and memory)
+    cpus: float | None = None  # or any size: CPUs (CFS quota)
+    memory: str | None = None  # and bytes, e.g. "512m"

@@ -28,8 +28,10 @@ from pipeline_tests._scenario.model import (
     Router,
     SinkDelays,
     Stop,
+    Task,
     Workload,
 )
+from pipeline_tests._scenario.task_size import task_limits
 
 Locate = Callable[..., str]  # key path -> "file:line" (or the source, where lines are unknown)
 
@@ -46,6 +48,7 @@ class Scenario:
     fault: Fault = field(default_factory=Fault)
     sink: SinkDelays = field(default_factory=SinkDelays)
     limits: Limits = field(default_factory=Limits)
+    task: Task = field(default_factory=Task)
     trials: int = 3
     max_loss: int | None = None  # exit 1 when any cell loses more lines than this
     # The fault matrix (see matrix.py): axis -> values, and the combinations to leave out.
@@ -78,7 +81,8 @@ def to_dict(scenario: Scenario) -> dict[str, Any]:
 
 
 _SECTIONS = {"workload": Workload, "stop": Stop, "router": Router, "driver": Driver,
-             "client": Client, "fault": Fault, "sink": SinkDelays, "limits": Limits}
+             "client": Client, "fault": Fault, "sink": SinkDelays, "limits": Limits,
+             "task": Task}
 _TOP = {"name", "topologies", "trials", "max_loss", "matrix", "exclude", *_SECTIONS}
 
 
@@ -136,8 +140,8 @@ def _section(cls: type, data: Any, where: Locate, name: str) -> Any:
 
 
 def _coerce(value: Any, type_name: str, where: str, key: str) -> Any:
-    kinds = {"int": int, "int | None": int, "float": float, "bool": bool, "str": str,
-             "str | None": str}
+    kinds = {"int": int, "int | None": int, "float": float, "float | None": float, "bool": bool,
+             "str": str, "str | None": str}
     kind = kinds[str(type_name)]
     if value is None and "None" in str(type_name):
         return None
@@ -215,6 +219,20 @@ def _validate_parts(s: Scenario, need: Need) -> None:
          "'client.queue_circular' only works with 'client.sender: async'.")
     need(s.client.sender in SENDERS, ("client", "sender"),
          f"unknown sender '{s.client.sender}'. Allowed: {', '.join(SENDERS)}.")
+    _validate_resources(s, need)
+
+
+def _validate_resources(s: Scenario, need: Need) -> None:
+    """CPU: per container and for the whole task; the stop's router timing."""
+    for service in ("app", "router"):
+        cpus = getattr(s.limits, f"{service}_cpus")
+        need(cpus is None or 0.01 <= cpus <= 192, ("limits", f"{service}_cpus"),
+             f"'limits.{service}_cpus' must be between 0.01 and 192 CPUs, got {cpus!r}.")
+    task = task_limits(s.task.size, s.task.cpus, s.task.memory)
+    need(not isinstance(task, str), ("task",), f"{task}.")
+    need(s.stop.router_gap >= 0, ("stop", "router_gap"), "'stop.router_gap' must be >= 0 s.")
+    need(s.stop.router_stop_timeout is None or s.stop.router_stop_timeout > 0,
+         ("stop", "router_stop_timeout"), "'stop.router_stop_timeout' must be > 0 seconds.")
 
 
 def parse_matrix(data: Mapping[str, Any], locate: Locate
