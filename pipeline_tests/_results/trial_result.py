@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 # The hops a line crosses, in order; the result says between which two a line was lost.
@@ -47,6 +47,11 @@ class TrialResult:
     cell: str = ""  # the matrix cell's label, e.g. "topology=firelens,stop.sequence=kill"
     emitted_by_stream: tuple[int, ...] = ()  # per stream: lines emitted (they add up to emitted)
     stop_seq: tuple[int, ...] = ()  # per stream: lines emitted when the stop came (-1: never)
+    # hop -> why its count is None (e.g. "router_in": "Fluent Bit's metrics ...")
+    hop_unknown: Mapping[str, str] = field(default_factory=dict)
+    # dockerd's evidence of a driver-side drop (source, lines, discarding, events_discarded,
+    # reason); the lines themselves are in the trial's driver-evidence.txt
+    driver_evidence: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -58,6 +63,8 @@ class TrialResult:
         data["lost_ranges"] = [list(r) for r in self.lost_ranges]
         data["latency_ms"] = {"p50": data.pop("latency_p50_ms"), "p99": data.pop("latency_p99_ms")}
         data["hops"] = dict(self.hops)
+        data["hop_unknown"] = dict(self.hop_unknown)
+        data["driver_evidence"] = dict(self.driver_evidence)
         data["emitted_by_stream"] = list(self.emitted_by_stream)
         data["stop_seq"] = list(self.stop_seq)
         return data

@@ -27,6 +27,15 @@ class RouterCounters:
 
     received: int | None  # records accepted by its inputs
     sent: int | None  # records its output sent to the sink (Fluent Bit: flushed OK)
+    received_unknown: str = ""  # why received is None
+    sent_unknown: str = ""  # why sent is None
+
+    @property
+    def unknown(self) -> dict[str, str]:
+        """hop -> why its count is None, for the hops that are None."""
+        reasons = {"router_in": (self.received, self.received_unknown or "not counted"),
+                   "router_out": (self.sent, self.sent_unknown or "not counted")}
+        return {hop: why for hop, (count, why) in reasons.items() if count is None}
 
 
 class RouterKind(Protocol):
