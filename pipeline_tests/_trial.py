@@ -28,7 +28,7 @@ import docker
 from pipeline_tests import _routers as routers
 from pipeline_tests._container import line
 from pipeline_tests._container.tally import Tally, read_tally
-from pipeline_tests._docker import compose, fault, task_cgroup
+from pipeline_tests._docker import compose, daemon_log, fault, task_cgroup
 from pipeline_tests._docker.stop import Timeline, run_stop
 from pipeline_tests._errors import TrialFailed
 from pipeline_tests._events import OnEvent, StopStep
@@ -195,6 +195,7 @@ def _run(spec: TrialSpec, client: docker.DockerClient, project: compose.Project,
     compose.up(project, "router")
     router = compose.container(client, project, "router")
     _wait_router_ready(spec, router, ports)
+    driver_log = daemon_log.mark(time.time())
     compose.up(project, "app")
     app = compose.container(client, project, "app")
     phase, flood_started = "flooding", time.monotonic()
@@ -203,6 +204,8 @@ def _run(spec: TrialSpec, client: docker.DockerClient, project: compose.Project,
     timeline = run_stop(spec.scenario.stop, app, router, tick, on_step)
     phase = "draining"
     _wait_drained(sink, spec.scenario.stop.drain, tick)
+    evidence = daemon_log.collect(driver_log, time.time(), app.id, spec.directory,
+                                  spec.topology == "firelens")
     compose.save_logs(project, "router", spec.directory / "router.log")
     compose.save_logs(project, "app", spec.directory / "app.log", tail=200)
     ledger, stats = sink.stop()
@@ -212,11 +215,12 @@ def _run(spec: TrialSpec, client: docker.DockerClient, project: compose.Project,
                           f"see {spec.directory / 'app.log'} for why it failed.")
     report = reconcile(ledger, tally.emitted, tally.stop_seq)
     router_counts = routers.counters(spec.scenario.router, spec.directory / "router", ports)
-    return build_result(
+    return replace(build_result(
         topology=spec.topology, router=spec.scenario.router.kind, stop=spec.scenario.stop.sequence,
         trial=spec.trial, line_run_id=line_run_id, report=report, tally=tally, timeline=timeline,
         router_counts=router_counts,
-        malformed=stats.malformed, seconds=time.monotonic() - started)
+        malformed=stats.malformed, seconds=time.monotonic() - started),
+        driver_evidence=evidence, hop_unknown=router_counts.unknown)
 
 
 def save_result(outcome: TrialResult | TrialFailure, directory: Path) -> None:
