@@ -34,7 +34,7 @@ from pipeline_tests._errors import TrialFailed
 from pipeline_tests._events import OnEvent, StopStep
 from pipeline_tests._ledger.ledger import LedgerReport, reconcile
 from pipeline_tests._live.probe import TrialProbe
-from pipeline_tests._results.trial_result import TrialFailure, TrialResult, where_lost
+from pipeline_tests._results.trial_result import TrialFailure, TrialResult, where_lost, with_ledger
 from pipeline_tests._scenario.scenario import Scenario
 from pipeline_tests._scenario.task_size import task_limits
 from pipeline_tests._sink import Sink, SinkConfig
@@ -215,12 +215,13 @@ def _run(spec: TrialSpec, client: docker.DockerClient, project: compose.Project,
                           f"see {spec.directory / 'app.log'} for why it failed.")
     report = reconcile(ledger, tally.emitted, tally.stop_seq)
     router_counts = routers.counters(spec.scenario.router, spec.directory / "router", ports)
-    return replace(build_result(
+    return with_ledger(replace(build_result(
         topology=spec.topology, router=spec.scenario.router.kind, stop=spec.scenario.stop.sequence,
         trial=spec.trial, line_run_id=line_run_id, report=report, tally=tally, timeline=timeline,
         router_counts=router_counts,
         malformed=stats.malformed, seconds=time.monotonic() - started),
-        driver_evidence=evidence, hop_unknown=router_counts.unknown)
+        driver_evidence=evidence, hop_unknown=router_counts.unknown),
+        stats.ledger_complete, stats.ledger_note)
 
 
 def save_result(outcome: TrialResult | TrialFailure, directory: Path) -> None:

@@ -170,8 +170,12 @@ def _exit_status(results: RunResults, max_loss: int | None) -> None:
               help="Serve a live page of the counts and the loss map on 127.0.0.1 until Ctrl-C.")
 @click.option("--port", type=click.IntRange(min=0, max=65535), default=0, show_default=True,
               help="The live page's port on 127.0.0.1; 0 picks a free one.")
+@click.option("--max-memory", type=click.IntRange(min=128), default=512, show_default=True,
+              help="MiB of memory (RSS) all the sink's processes may take together, whatever "
+                   "clients send.")
 def sink_command(listen: str, unix_path: str | None, http_port: int | None, workers: int,
-                 run_id: str | None, shared_key: str | None, live: bool, port: int) -> None:
+                 run_id: str | None, shared_key: str | None, live: bool, port: int,
+                 max_memory: int) -> None:
     """Run the sink alone, printing live counts: point any pipeline at it."""
     from pipeline_tests._sink import SinkConfig, serve_forever
 
@@ -180,13 +184,14 @@ def sink_command(listen: str, unix_path: str | None, http_port: int | None, work
         raise InputError(f"--listen '{listen}' must be a loopback HOST:PORT such as "
                          "127.0.0.1:24224 (pipeline-tests never listens on other addresses).")
     config = SinkConfig(run_id=run_id, host=host, port=int(sink_port), unix_path=unix_path,
-                        http_port=http_port, shared_key=shared_key, workers=workers)
+                        http_port=http_port, shared_key=shared_key, workers=workers,
+                        max_memory=max_memory * 1024 * 1024)
     if live:
         from pipeline_tests._live.session import serve_sink_live
 
         serve_sink_live(config, port, _say)
-    else:
-        serve_forever(config)
+    elif not serve_forever(config).ledger_complete:
+        sys.exit(1)  # the summary said which worker's ledger is missing or partial
 
 
 @cli.command(name="doctor")

@@ -13,16 +13,18 @@ Server side (sink, router input)::
 
 Every method takes the bytes of one read (any size, any split point); incomplete trailing bytes wait
 for the next call. A heartbeat (nil) yields nothing. Malformed, oversized or truncated input raises
-FrameError; the decoder is unusable afterwards (close the connection). Call `finish()` at EOF to
-raise FrameError when a partial message is left over. Decoder.first(data) reads one object (the
-handshake's PING) and leaves the rest buffered for records()/batches().
+FrameError (its `kind` says which rule it broke); the decoder is unusable afterwards (close the
+connection). A frame is accepted or rejected whole: after a FrameError, `out` and `chunks` hold
+exactly the complete frames before the bad one. Limits per frame: max_frame_bytes (also of the
+inflated entries), max_entries, max_objects (memory blocks its objects take). records() decodes at
+most `step` records per call: `more` is then True; call records(b"", ...) again later. Call
+`finish()` at EOF to raise FrameError when a partial message is left over. Decoder.first(data)
+reads one object (the handshake's PING) and leaves the rest buffered for records()/batches().
 """
 
 from __future__ import annotations
 
-import zlib
-from collections.abc import Iterable
-from typing import Any, NamedTuple
+from typing import Any
 
 import msgpack
 
@@ -44,81 +46,78 @@ from pipeline_tests._container.forward_encode import (  # noqa: F401
     pack_entries,
     pack_time,
 )
+from pipeline_tests._container.forward_entries import (  # noqa: F401
+    _TIME_TYPES,
+    KINDS,
+    Batch,
+    FrameError,
+    Guard,
+    _invalid,
+    _option,
+    check_time,
+    event_time_ns,
+    records_of,
+    unpack_entries,
+    unpacker,
+)
 from pipeline_tests._container.handshake import ClientHandshake, HandshakeError, ServerHandshake  # noqa: F401
 
 __all__ = [
     "DEFAULT_MAX_FRAME_BYTES", "EVENT_TIME_CODE", "MAX_INFLATE_RATIO", "TIME_FORMATS", "Batch",
-    "ClientHandshake", "Decoder", "FrameError", "HandshakeError", "ServerHandshake", "ack_chunk",
-    "ack_reply", "encode_compressed", "encode_forward", "encode_message", "encode_packed",
-    "event_time", "event_time_ns", "pack", "pack_entries", "pack_time",
+    "KINDS", "ClientHandshake", "Decoder", "FrameError", "HandshakeError", "ServerHandshake",
+    "ack_chunk", "ack_reply", "encode_compressed", "encode_forward", "encode_message",
+    "encode_packed", "event_time", "event_time_ns", "pack", "pack_entries", "pack_time",
 ]
 
 DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024
-# Decompressed PackedForward payloads may be this many times larger than a frame (zip bombs).
+# Without max_objects: inflated PackedForward entries may be this many times larger than a frame.
 MAX_INFLATE_RATIO = 16
-
-
-class FrameError(ValueError):
-    """Input that is not Forward protocol; the connection that sent it must be closed."""
-
-
-class Batch(NamedTuple):
-    tag: str
-    entries: list[tuple[int, Any]]  # (time_ns, record)
-    option: dict | None
-
-
-# msgpack.ExtType's Python-level constructor costs more than decoding the rest of a Docker event;
-# slice() is a C constructor taking the same (code, data) pair, so ext values arrive as slices
-# and are converted only when a time is actually needed.
-_EXT_HOOK = slice
-
-
-_TIME_TYPES = frozenset((slice, int, float))
-
-
-def _unpacker(max_buffer: int, raw: bool = False) -> msgpack.Unpacker:
-    # surrogateescape: old clients send PackedForward entries as a msgpack str of binary data.
-    return msgpack.Unpacker(raw=raw, ext_hook=_EXT_HOOK, unicode_errors="surrogateescape",
-                            strict_map_key=False, max_buffer_size=max_buffer)
-
-
-def event_time_ns(value: Any) -> int:
-    """A decoded Forward time (int seconds, EventTime ext, or float) in ns since the epoch."""
-    if type(value) is int:
-        return value * _NS
-    if type(value) is slice and value.start == EVENT_TIME_CODE and len(value.stop) == 8:
-        seconds, nanos = _EVENT_TIME.unpack(value.stop)
-        return seconds * _NS + nanos
-    if isinstance(value, msgpack.ExtType) and value.code == EVENT_TIME_CODE \
-            and len(value.data) == 8:
-        seconds, nanos = _EVENT_TIME.unpack(value.data)
-        return seconds * _NS + nanos
-    if type(value) is float:
-        return int(value * _NS)
-    raise FrameError(f"event time must be an integer or EventTime (ext type 0), got {value!r}")
+SMALL = 64 * 1024  # a partial frame up to this size is estimated (1 object a byte), not measured
+READ_PIECE = 256 * 1024  # bytes fed at once between two object checks
+BLOCK_BYTES = 64  # what one memory block (a small object) is taken to cost
 
 
 class Decoder:
     """Incremental Forward-protocol decoder for one connection (see the module docstring)."""
 
-    def __init__(self, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES, raw: bool = False) -> None:
+    def __init__(self, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES, raw: bool = False,
+                 max_entries: int | None = None, max_objects: int | None = None,
+                 step: int | None = None) -> None:
         if max_frame_bytes < 64:
             raise ValueError("max_frame_bytes must be at least 64")
         self.max_frame_bytes = max_frame_bytes
         self.raw = raw
+        self.max_entries, self.max_objects = max_entries, max_objects
+        self.max_inflated = (max_frame_bytes if max_objects is not None
+                             else max_frame_bytes * MAX_INFLATE_RATIO)
+        self.step = step or (1 << 62)
         # raw: every msgpack str arrives as bytes (tags, keys, log lines): no UTF-8 decoding,
         # which is what a sink that slices bytes wants.
         self._str: type = bytes if raw else str
         self._chunk: Any = b"chunk" if raw else "chunk"
         # One feed is at most max_frame_bytes, on top of at most max_frame_bytes left over.
-        self._unpacker = _unpacker(2 * max_frame_bytes, raw)
+        self._unpacker = unpacker(2 * max_frame_bytes, raw, max_entries)
         self._fed = 0
         # Stream offset just past the last complete top-level object. Unpacker.tell() alone
         # cannot tell a complete message from a partial one: it counts bytes of a partly
         # parsed array as consumed.
         self._end = 0
         self.frames = 0  # Forward messages decoded (heartbeats not counted)
+        self.more = False  # records() stopped after `step` records: call it again
+        self._backlog: list[bytes] = []  # pieces of a read not fed yet (more)
+        self._guard: Guard | None = None
+        self.partial_blocks = 0  # memory blocks the partial frame's objects take (estimated)
+
+    @property
+    def pending(self) -> int:
+        """Bytes of the partial frame (and of complete frames not decoded yet)."""
+        return self._fed - self._end
+
+    @property
+    def held(self) -> int:
+        """Estimated bytes of memory this decoder holds for frames not decoded yet."""
+        return 2 * (self._fed - self._end) + BLOCK_BYTES * self.partial_blocks \
+            + sum(map(len, self._backlog))
 
     def _feed(self, data: bytes) -> None:
         self._unpacker.feed(data)
@@ -128,23 +127,44 @@ class Decoder:
         pending = self._fed - self._end
         if pending > self.max_frame_bytes:
             raise FrameError(f"a frame is larger than max_frame_bytes ({self.max_frame_bytes}): "
-                             f"{pending} bytes buffered and it is still incomplete")
+                             f"{pending} bytes buffered and it is still incomplete", "too_large")
 
-    def _pieces(self, data: bytes) -> Iterable[bytes]:
-        step = self.max_frame_bytes
+    def _pieces(self, data: bytes) -> list[bytes] | tuple[bytes, ...]:
+        step = min(self.max_frame_bytes, READ_PIECE)
+        if self._backlog:
+            pieces, self._backlog = self._backlog, []
+            return pieces + ([data] if data else [])
         if len(data) <= step:
             return (data,)
-        return (data[i:i + step] for i in range(0, len(data), step))
+        return [data[i:i + step] for i in range(0, len(data), step)]
+
+    def _start_guard(self, data: bytes) -> None:
+        big = self._fed - self._end + len(data) > SMALL or self._backlog
+        self._guard = (Guard(self.max_objects, self.partial_blocks)
+                       if big and self.max_objects is not None else None)
+
+    def _account(self) -> None:
+        """The partial frame's memory blocks: measured when it is big, else 1 per byte."""
+        pending, guard = self._fed - self._end, self._guard
+        if not pending:
+            self.partial_blocks = 0
+        elif guard is None:
+            self.partial_blocks = pending
+        else:
+            self.partial_blocks = max(pending, guard.grown())
+        self._guard = None
 
     def finish(self) -> None:
         """At EOF: raise FrameError when a message was cut short."""
         pending = self._fed - self._end
         if pending:
-            raise FrameError(f"connection closed in the middle of a message ({pending} bytes)")
+            raise FrameError(f"connection closed in the middle of a message ({pending} bytes)",
+                             "truncated")
 
     def objects(self, data: bytes) -> list[Any]:
         """Every complete top-level msgpack object (nil included), unchecked."""
         out: list[Any] = []
+        self._start_guard(data)
         for piece in self._pieces(data):
             self._feed(piece)
             tell = self._unpacker.tell
@@ -153,8 +173,12 @@ class Decoder:
                     out.append(obj)
                     self._end = tell()
             except Exception as exc:  # msgpack raises several types for garbage
-                raise FrameError(f"invalid msgpack: {exc}") from None
+                raise FrameError(f"invalid msgpack: {exc}",
+                                 _invalid(exc).kind) from None
             self._check_pending()
+            if self._guard is not None:
+                self._guard.check()
+        self._account()
         return out
 
     def first(self, data: bytes) -> tuple[bool, Any]:
@@ -170,52 +194,74 @@ class Decoder:
         except Exception as exc:
             raise FrameError(f"invalid msgpack: {exc}") from None
 
-    def records(self, data: bytes, out: list) -> list[Any]:
-        """Append every record map in `data` to `out`; return the chunk ids to acknowledge."""
-        chunks: list[Any] = []
-        for piece in self._pieces(data):
+    def records(self, data: bytes, out: list, chunks: list | None = None) -> list[Any]:
+        """Append every record map in `data` to `out` and the chunk ids to acknowledge to
+        `chunks` (send ack_reply(c) for each); return `chunks`."""
+        if chunks is None:
+            chunks = []
+        self.more = False
+        self._start_guard(data)
+        pieces = self._pieces(data)
+        for index, piece in enumerate(pieces):
             self._feed(piece)
             try:
-                self._records(out, chunks)
+                self._records(out, chunks, len(out) + self.step)
             except FrameError:
                 raise
             except Exception as exc:
-                raise FrameError(f"invalid Forward message: {type(exc).__name__}: {exc}") from None
+                raise _invalid(exc) from None
+            if self.more:
+                self._backlog = list(pieces[index + 1:])
+                break
             self._check_pending()
+            if self._guard is not None:
+                self._guard.check()
+        self._account()
         return chunks
 
-    def _records(self, out: list, chunks: list) -> None:
+    def _records(self, out: list, chunks: list, stop_at: int) -> None:
         # The sink's hot path. Docker's shape [tag, EventTime, record, {}] is tried first with
         # one unpacking assignment and identity type checks; anything else takes _record_other.
+        # Nothing of a frame reaches `out` or `chunks` before the whole frame passed its checks.
         append = out.append
         tag_type, chunk_key = self._str, self._chunk
         frames, end = 0, self._end
         tell = self._unpacker.tell
-        for msg in self._unpacker:
-            end = tell()
-            frames += 1
-            if msg.__class__ is list and len(msg) == 4:
-                tag, second, record, option = msg
-                if (tag.__class__ is tag_type and record.__class__ is dict
-                        and option.__class__ is dict and second.__class__ in _TIME_TYPES):
-                    append(record)
-                    if option:
-                        chunk = option.get(chunk_key)
-                        if chunk is not None:
-                            chunks.append(chunk)
+        try:
+            for msg in self._unpacker:
+                frames += 1
+                if msg.__class__ is list and len(msg) == 4:
+                    tag, second, record, option = msg
+                    if (tag.__class__ is tag_type and record.__class__ is dict
+                            and option.__class__ is dict
+                            and (second.__class__ is slice and second.start == 0
+                                 and len(second.stop) == 8 or second.__class__ is int)):
+                        append(record)
+                        end = tell()
+                        if option:
+                            chunk = option.get(chunk_key)
+                            if chunk is not None:
+                                chunks.append(chunk)
+                        continue
+                if msg is None:
+                    frames -= 1
+                    end = tell()
                     continue
-            if msg is None:
-                frames -= 1
-                continue
-            option = self._record_other(msg, out)
-            if option is not None:
-                if option.__class__ is not dict:
-                    raise FrameError(f"option must be a map, got {type(option).__name__}")
-                chunk = option.get(chunk_key)
-                if chunk is not None:
-                    chunks.append(chunk)
-        self.frames += frames
-        self._end = end
+                option = self._record_other(msg, out)
+                end = tell()
+                if option is not None:
+                    chunk = option.get(chunk_key)
+                    if chunk is not None:
+                        chunks.append(chunk)
+                if len(out) >= stop_at:
+                    self.more = True
+                    break
+        except Exception:
+            frames -= 1
+            raise
+        finally:
+            self.frames += frames
+            self._end = end
 
     def _record_other(self, msg: Any, out: list) -> Any:
         """Any message but a plain Message-mode one: append its records, return its option."""
@@ -228,22 +274,24 @@ class Decoder:
         if type(second) in _TIME_TYPES:  # Message mode
             if n < 3:
                 raise FrameError("Message mode needs [tag, time, record, option?]")
+            check_time(second)
+            option = _option(msg[3] if n == 4 else None)
             record = msg[2]
             if type(record) is dict:
                 out.append(record)
             elif record is not None:
                 raise FrameError(f"record must be a map, got {type(record).__name__}")
-            return msg[3] if n == 4 else None
+            return option
         if n == 4:
             raise FrameError("Forward/PackedForward mode has 2 or 3 elements")
-        option = msg[2] if n == 3 else None
+        option = _option(msg[2] if n == 3 else None)
         out.extend(self._entries(second, option))
         return option
 
     def _entries(self, second: Any, option: dict | None) -> list[Any]:
         if type(second) is list:
-            return _records_of(second)
-        return _records_of(self._raw_entries(second, option))
+            return records_of(second)
+        return records_of(self._raw_entries(second, option))
 
     def batches(self, data: bytes) -> list[Batch]:
         """Every message as Batch(tag, [(time_ns, record)...], option); nil records dropped."""
@@ -292,55 +340,13 @@ class Decoder:
         compressed = None
         if type(option) is dict:
             compressed = option.get(b"compressed" if self.raw else "compressed")
-        if compressed in ("gzip", b"gzip"):
-            second = _gunzip(second, self.max_frame_bytes * MAX_INFLATE_RATIO)
-        elif compressed not in (None, "text", b"text"):
+        if compressed in ("text", b"text"):
+            compressed = None
+        elif compressed not in (None, "gzip", b"gzip"):
             raise FrameError(f"unsupported compression {compressed!r} (only gzip is known)")
-        return _unpack_entries(second, len(second), self.raw)
+        guard = self._guard
+        if guard is None and self.max_objects is not None:
+            guard = self._guard = Guard(self.max_objects, self.partial_blocks)
+        return unpack_entries(second, compressed is not None, self.raw, self.max_inflated,
+                              self.max_entries, guard)
 
-
-def _records_of(entries: list) -> list[Any]:
-    try:
-        records = [e[1] for e in entries if len(e) == 2 and e[1] is not None]
-    except (TypeError, IndexError, KeyError):
-        raise FrameError("each entry must be [time, record]") from None
-    if len(records) != len(entries):
-        for e in entries:
-            if type(e) is not list or len(e) != 2:
-                raise FrameError("each entry must be [time, record]")
-    for record in records:
-        if type(record) is not dict:
-            raise FrameError(f"record must be a map, got {type(record).__name__}")
-    return records
-
-
-def _unpack_entries(data: bytes, size: int, raw: bool) -> list[Any]:
-    unpacker = _unpacker(max(size, 1024), raw)
-    unpacker.feed(data)
-    tell, end, entries = unpacker.tell, 0, []
-    for entry in unpacker:
-        entries.append(entry)
-        end = tell()
-    if end != size:
-        raise FrameError("packed entries end in the middle of an entry")
-    return entries
-
-
-def _gunzip(data: bytes, limit: int) -> bytes:
-    """Decompress one or several concatenated gzip members, refusing more than `limit` bytes."""
-    parts: list[bytes] = []
-    total = 0
-    while data:
-        inflater = zlib.decompressobj(wbits=31)
-        try:
-            part = inflater.decompress(data, limit - total + 1)
-        except zlib.error as exc:
-            raise FrameError(f"invalid gzip data in CompressedPackedForward: {exc}") from None
-        total += len(part)
-        if total > limit or inflater.unconsumed_tail:
-            raise FrameError(f"decompressed entries exceed {limit} bytes")
-        if not inflater.eof:
-            raise FrameError("gzip member in CompressedPackedForward is truncated")
-        parts.append(part)
-        data = inflater.unused_data
-    return b"".join(parts)

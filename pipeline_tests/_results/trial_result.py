@@ -52,6 +52,10 @@ class TrialResult:
     # dockerd's evidence of a driver-side drop (source, lines, discarding, events_discarded,
     # reason); the lines themselves are in the trial's driver-evidence.txt
     driver_evidence: Mapping[str, Any] = field(default_factory=dict)
+    # False: a sink worker's ledger is missing or partial (ledger_note says which and why); the
+    # loss is then unknown, not measured, and lost* are 0 so the trial is not reported as a loss
+    ledger_complete: bool = True
+    ledger_note: str = ""
 
     @property
     def label(self) -> str:
@@ -68,6 +72,15 @@ class TrialResult:
         data["emitted_by_stream"] = list(self.emitted_by_stream)
         data["stop_seq"] = list(self.stop_seq)
         return data
+
+
+def with_ledger(result: TrialResult, complete: bool, note: str) -> TrialResult:
+    """The result as the sink's ledger allows: unchanged when complete, else no loss claimed."""
+    if complete:
+        return result
+    return dataclasses.replace(result, lost=0, lost_ranges=(), lost_before_stop=0,
+                               lost_after_stop=0, lost_at="none", ledger_complete=False,
+                               ledger_note=note)
 
 
 def where_lost(hops: Mapping[str, int | None]) -> str:

@@ -8,26 +8,39 @@ import socket
 from typing import Any, Protocol
 
 from pipeline_tests._container.forward import Decoder, FrameError
-from pipeline_tests._sink.config import SinkConfig
+from pipeline_tests._sink.config import Budget, SinkConfig
 
 
 class Worker(Protocol):
     """What the HTTP input needs of the sink worker it runs in (worker.py)."""
 
     config: SinkConfig
+    budget: Budget
 
     def malformed(self, peer: str, why: str) -> None: ...
 
     def take(self, records: list[Any], frames: int) -> Any: ...
 
 
-def http_records(body: bytes, content_type: str, max_frame_bytes: int) -> list:
+# JSON is parsed whole: a body may take at most this many objects' worth of containers ({ and [).
+def _check_json_size(body: bytes, max_objects: int) -> None:
+    containers = body.count(b"{") + body.count(b"[")
+    if containers > max_objects:
+        raise ValueError(f"{containers:,} JSON objects and arrays in one body, more than "
+                         f"{max_objects:,}")
+
+
+def http_records(body: bytes, content_type: str, max_frame_bytes: int,
+                 max_objects: int | None = None, max_entries: int | None = None) -> list:
     """Records of an HTTP body: msgpack stream, JSON array/object, or JSON lines."""
     if "msgpack" in content_type:
-        decoder = Decoder(max(max_frame_bytes, len(body) + 1), raw=True)
+        decoder = Decoder(max(max_frame_bytes, len(body) + 1), raw=True,
+                          max_entries=max_entries, max_objects=max_objects)
         objects = decoder.objects(body)
         decoder.finish()
     else:
+        if max_objects is not None:
+            _check_json_size(body, max_objects)
         try:
             doc = json.loads(body)
             objects = doc if isinstance(doc, list) else [doc]
@@ -48,11 +61,15 @@ async def start_http(worker: Worker, sock: socket.socket) -> Any:
 
     async def receive(request: web.Request) -> web.Response:
         body = await request.read()
+        config = worker.config
         try:
-            records = http_records(body, request.content_type, worker.config.max_frame_bytes)
-        except (ValueError, FrameError) as exc:
-            worker.malformed(str(request.remote), f"HTTP body: {exc}")
-            return web.Response(status=400, text=f"malformed body: {exc}\n")
+            records = http_records(body, request.content_type, config.max_frame_bytes,
+                                   worker.budget.frame_objects // 2, config.max_frame_entries)
+        except (ValueError, FrameError, RecursionError) as exc:
+            reason = ("JSON nested too deeply" if isinstance(exc, RecursionError)
+                      else " ".join(str(exc).split())[:300])
+            worker.malformed(str(request.remote), f"HTTP body: {reason}")
+            return web.Response(status=400, text=f"malformed body: {reason}\n")
         worker.take(records, 1)
         return web.Response(status=200)
 

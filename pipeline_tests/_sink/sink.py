@@ -11,6 +11,7 @@ worker.py (Forward input) and http.py (HTTP input).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import logging
 import multiprocessing
@@ -21,22 +22,22 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline_tests._errors import InputError, SetupError
 from pipeline_tests._ledger.ledger import Ledger
-from pipeline_tests._sink.config import SinkConfig
-from pipeline_tests._sink.worker import STAT_FIELDS, lines_of, run_worker
+from pipeline_tests._sink.config import SinkConfig, budget
+from pipeline_tests._sink.worker import REJECTIONS, STAT_FIELDS, lines_of, run_worker
 
 __all__ = ["STAT_FIELDS", "Sink", "SinkConfig", "SinkStats", "lines_of", "serve_forever"]
 
 log = logging.getLogger("pipeline_tests._sink.sink")
 
 START_TIMEOUT = 60.0
-STOP_TIMEOUT = 60.0
+HANDOVER_TIMEOUT = 5.0  # after SIGUSR1: seconds a late worker has to send its ledger as it is
 
 
 @dataclass(frozen=True)
@@ -47,10 +48,15 @@ class SinkStats:
     malformed: int  # connections or HTTP requests closed/refused for malformed input
     acks: int
     rejected: int  # connections that failed the shared_key handshake
+    rejections: Mapping[str, int] = field(default_factory=dict)  # malformed, by kind
+    ledger_complete: bool = True  # False: a worker's ledger is missing or partial (ledger_note)
+    ledger_note: str = ""
 
     @classmethod
     def from_counts(cls, counts: list[int]) -> SinkStats:
-        return cls(*counts)
+        connections, frames, records, malformed, acks, rejected = counts[:6]
+        return cls(connections, frames, records, malformed, acks, rejected,
+                   rejections=dict(zip(REJECTIONS, counts[6:], strict=True)))
 
 
 def _check_config(config: SinkConfig) -> None:
@@ -61,6 +67,12 @@ def _check_config(config: SinkConfig) -> None:
         problems.append("ack_delay and read_delay must not be negative")
     if config.max_frame_bytes < 1024:
         problems.append(f"max_frame_bytes must be at least 1024 (got {config.max_frame_bytes})")
+    if config.max_frame_entries < 1 or config.partial_timeout <= 0 or config.stop_timeout <= 0:
+        problems.append("max_frame_entries, partial_timeout and stop_timeout must be positive")
+    if budget(config).partial < 2 * config.max_frame_bytes:
+        problems.append(f"max_memory {config.max_memory // 2**20} MiB is too small for "
+                        f"{config.workers} worker(s) and frames of {config.max_frame_bytes:,} "
+                        "bytes (raise max_memory, or lower max_frame_bytes or workers)")
     if config.host not in ("127.0.0.1", "localhost", "::1"):
         problems.append(f"the sink listens on loopback only, not {config.host!r}")
     if problems:
@@ -216,35 +228,46 @@ class Sink:
         return SinkStats.from_counts(totals)
 
     def stop(self) -> tuple[Ledger, SinkStats]:
-        """Stop every worker, merge their ledgers. Idempotent."""
+        """Stop every worker, merge their ledgers. Idempotent. A worker that does not answer
+        in stop_timeout is asked (SIGUSR1) for its ledger as it is; the stats say whether the
+        merged ledger is complete."""
         if self._result is not None:
             return self._result
-        ledgers: list[Ledger] = []
         for pipe in self._pipes:
             try:
                 pipe.send("stop")
             except OSError:
                 continue
-        deadline = time.monotonic() + STOP_TIMEOUT
+        deadline = time.monotonic() + self.config.stop_timeout
+        merged, notes = Ledger(self.config.run_id), []
         for index, pipe in enumerate(self._pipes):
-            try:
-                if pipe.poll(max(0.0, deadline - time.monotonic())):
-                    reply = pipe.recv()
-                    if isinstance(reply, Ledger):
-                        ledgers.append(reply)
-                        continue
-                    log.error("sink worker %d failed: %s", index, reply[1])
-                    continue
-            except (EOFError, OSError):
-                pass
-            log.error("sink worker %d ended without returning its ledger", index)
-        stats = self.stats()
+            reply = self._reply(index, pipe, deadline)
+            if reply is None:
+                notes.append(f"sink worker {index} returned no ledger")
+                continue
+            merged.merge(reply[0])
+            if reply[1]:
+                notes.append(reply[1])
+        for note in notes:
+            log.error("%s", note)
+        stats = dataclasses.replace(self.stats(), ledger_complete=not notes,
+                                    ledger_note="; ".join(notes))
         self._kill()
-        merged = Ledger(self.config.run_id)
-        for ledger in ledgers:
-            merged.merge(ledger)
         self._result = (merged, stats)
         return self._result
+
+    def _reply(self, index: int, pipe: Any, deadline: float) -> tuple[Ledger, str] | None:
+        """(ledger, note) from one worker, asking a late one to hand over; None if it cannot."""
+        for wait in (max(0.0, deadline - time.monotonic()), HANDOVER_TIMEOUT):
+            try:
+                if pipe.poll(wait):
+                    reply = pipe.recv()
+                    return reply if isinstance(reply[0], Ledger) else None
+            except (EOFError, OSError):
+                return None
+            with contextlib.suppress(OSError):
+                os.kill(self._procs[index].pid, signal.SIGUSR1)
+        return None
 
     def _kill(self) -> None:
         for proc in self._procs:
@@ -258,8 +281,8 @@ class Sink:
             os.unlink(self.unix_path)
 
 
-def serve_forever(config: SinkConfig, every: float = 1.0) -> None:
-    """Standalone mode: live counts until Ctrl-C, then a final summary."""
+def serve_forever(config: SinkConfig, every: float = 1.0) -> SinkStats:
+    """Standalone mode: live counts until Ctrl-C, then a final summary; the final stats."""
     from rich.console import Console
     from rich.live import Live
 
@@ -294,3 +317,9 @@ def serve_forever(config: SinkConfig, every: float = 1.0) -> None:
                   f"{stats.frames:,} frames over {stats.connections:,} connections, "
                   f"{stats.malformed:,} malformed, {stats.acks:,} acks, "
                   f"{stats.rejected:,} refused handshakes")
+    rejected = ", ".join(f"{kind} {n:,}" for kind, n in stats.rejections.items() if n)
+    if rejected:
+        console.print(f"malformed, by kind: {rejected}")
+    if not stats.ledger_complete:
+        console.print(f"[red]ledger incomplete[/]: {stats.ledger_note}")
+    return stats

@@ -1,5 +1,5 @@
-"""A sink worker process: Forward input over TCP and a unix socket into the worker's Ledger,
-counters in shared memory, the ledger sent back over a pipe at stop. See sink.py."""
+"""A sink worker process: Forward input over TCP and a unix socket (connection.py) into the worker's
+Ledger, counters in shared memory, the ledger sent back over a pipe at stop. See sink.py."""
 
 from __future__ import annotations
 
@@ -13,18 +13,27 @@ import socket
 import time
 from typing import Any
 
-from pipeline_tests._container.forward import Decoder, FrameError, ServerHandshake, ack_reply
+from pipeline_tests._container.forward import KINDS
 from pipeline_tests._ledger.ledger import Ledger
-from pipeline_tests._sink.config import SinkConfig
+from pipeline_tests._sink.config import SinkConfig, budget
+from pipeline_tests._sink.connection import ForwardConnection
 from pipeline_tests._sink.http import start_http
 
 log = logging.getLogger("pipeline_tests._sink.sink")
 
 DRAIN_QUIET = 0.05  # at stop: seconds without a read before connections are closed
 DRAIN_LIMIT = 2.0
+# Rejections by kind: the decoder's, then the worker's own (too many connections, the budget for
+# incomplete frames, their timeout) and malformed HTTP requests.
+REJECTIONS = (*KINDS, "connections", "budget", "timeout", "http")
 # Per-worker slots in the shared counter array, in SinkStats field order.
-STAT_FIELDS = ("connections", "frames", "records", "malformed", "acks", "rejected")
-_CONNECTIONS, _FRAMES, _RECORDS, _MALFORMED, _ACKS, _REJECTED = range(len(STAT_FIELDS))
+STAT_FIELDS = ("connections", "frames", "records", "malformed", "acks", "rejected",
+               *(f"rejected_{kind}" for kind in REJECTIONS))
+_CONNECTIONS, _FRAMES, _RECORDS, _MALFORMED, _ACKS, _REJECTED = range(6)
+
+
+class Handover(SystemExit):
+    """Raised by SIGUSR1 in a worker that did not stop in time: send the ledger as it is."""
 
 
 def _line_of(record: dict) -> bytes | str:
@@ -49,14 +58,16 @@ def lines_of(records: list[dict]) -> list[bytes | str]:
 
 
 class Worker:
-    """One process's state: its ledger and its slots in the shared counters."""
+    """One process's state: its ledger, its connections and its slots in the shared counters."""
 
     def __init__(self, index: int, config: SinkConfig, counts: Any) -> None:
         self.config = config
+        self.budget = budget(config)
         self.ledger = Ledger(config.run_id)
         self.counts = counts
         self.base = index * len(STAT_FIELDS)
-        self.protocols: set[_ForwardProtocol] = set()
+        self.connections: set[ForwardConnection] = set()
+        self.held = 0  # bytes the connections hold for incomplete frames (estimated)
         self.last_read = 0.0  # loop time of the latest read
 
     def bump(self, slot: int, n: int = 1) -> None:
@@ -69,9 +80,24 @@ class Worker:
         counts[base + _RECORDS] += len(lines)
         counts[base + _FRAMES] += frames
 
-    def malformed(self, peer: str, problem: object) -> None:
+    def acked(self, count: int) -> None:
+        self.bump(_ACKS, count)
+
+    def reject(self, peer: str, kind: str, problem: object) -> None:
+        """A connection or request refused for bad input: counted as malformed, and by kind."""
         self.bump(_MALFORMED)
+        self.bump(6 + REJECTIONS.index(kind if kind in REJECTIONS else "malformed"))
         log.warning("sink: closing connection from %s: %s", peer or "?", problem)
+
+    def malformed(self, peer: str, why: str) -> None:  # the HTTP input's
+        self.reject(peer, "http", why)
+
+    def refused(self, peer: str) -> None:
+        self.bump(_REJECTED)
+        log.warning("sink: refused handshake from %s", peer)
+
+    def connected(self) -> None:
+        self.bump(_CONNECTIONS)
 
     def on_pipe(self, pipe: Any, stop: asyncio.Event) -> None:
         """The parent's message: ("seen", path) asks for each stream's bitmap of received seqs
@@ -89,92 +115,14 @@ class Worker:
                 pickle.dump(seen, out)
             os.replace(message[1] + ".tmp", message[1])
 
-
-class _ForwardProtocol(asyncio.Protocol):
-    """One Forward connection: decode, count, acknowledge; never close after a good read."""
-
-    def __init__(self, worker: Worker) -> None:
-        self.worker = worker
-        config = worker.config
-        self.decoder = Decoder(config.max_frame_bytes, raw=True)
-        self.handshake = (ServerHandshake(config.shared_key, config.hostname)
-                          if config.shared_key else None)
-        self.transport: Any = None
-        self.peer = ""
-
-    def connection_made(self, transport: Any) -> None:
-        self.transport = transport
-        self.peer = str(transport.get_extra_info("peername") or "unix socket")
-        self.worker.protocols.add(self)
-        self.worker.bump(_CONNECTIONS)
-        if self.handshake:
-            transport.write(self.handshake.helo())
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.worker.protocols.discard(self)
-
-    def data_received(self, data: bytes) -> None:
-        worker = self.worker
-        worker.last_read = asyncio.get_running_loop().time()
-        records: list = []
-        try:
-            if self.handshake:
-                if not self._shake(data):
-                    return
-                data = b""  # already fed; whatever followed the PING is still buffered
-            frames = self.decoder.frames
-            chunks = self.decoder.records(data, records)
-        except FrameError as exc:
-            # Complete messages before the bad one were really sent: count them.
-            worker.take(records, 0)
-            worker.malformed(self.peer, exc)
-            self.transport.close()
-            return
-        worker.take(records, self.decoder.frames - frames)
-        if chunks:
-            self._ack(chunks)
-        if worker.config.read_delay:
-            self.transport.pause_reading()
-            asyncio.get_running_loop().call_later(worker.config.read_delay, self._resume)
-
-    def _shake(self, data: bytes) -> bool:
-        """Handle the PING; True once the client is accepted and `data` may hold more."""
-        found, ping = self.decoder.first(data)
-        if not found:
-            return False
-        pong, accepted = self.handshake.answer(ping)  # type: ignore[union-attr]
-        self.transport.write(pong)
-        if not accepted:
-            self.worker.bump(_REJECTED)
-            log.warning("sink: refused handshake from %s", self.peer)
-            self.transport.close()
-            return False
-        self.handshake = None
-        return True
-
-    def _ack(self, chunks: list) -> None:
-        replies = b"".join(ack_reply(chunk) for chunk in chunks)
-        self.worker.bump(_ACKS, len(chunks))
-        if self.worker.config.ack_delay:
-            loop = asyncio.get_running_loop()
-            loop.call_later(self.worker.config.ack_delay, self._write, replies)
-        else:
-            self.transport.write(replies)
-
-    def _write(self, data: bytes) -> None:
-        if not self.transport.is_closing():
-            self.transport.write(data)
-
-    def _resume(self) -> None:
-        if not self.transport.is_closing():
-            self.transport.resume_reading()
-
-    def eof_received(self) -> bool:
-        try:
-            self.decoder.finish()
-        except FrameError as exc:
-            self.worker.malformed(self.peer, exc)
-        return False
+    def expire(self) -> None:
+        """Close connections that held an incomplete frame longer than partial_timeout."""
+        now = asyncio.get_running_loop().time()
+        for conn in list(self.connections):
+            since = conn.partial_since
+            if since is not None and now - since > self.config.partial_timeout:
+                conn.close("timeout", f"a frame still incomplete after "
+                           f"{self.config.partial_timeout:g} s")
 
 
 def _listening(host: str, port: int) -> socket.socket:
@@ -187,16 +135,36 @@ def _listening(host: str, port: int) -> socket.socket:
     return sock
 
 
+async def _expire_every(worker: Worker) -> None:
+    while True:
+        await asyncio.sleep(min(1.0, worker.config.partial_timeout / 4))
+        worker.expire()
+
+
+async def _drain(worker: Worker, limit: float) -> None:
+    """At stop: read what the kernel still holds, finish frames being decoded in steps."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while loop.time() < deadline and (loop.time() - worker.last_read < DRAIN_QUIET or any(
+            conn.decoder.more for conn in worker.connections)):
+        await asyncio.sleep(DRAIN_QUIET / 2)
+
+
 async def _serve(worker: Worker, index: int, port: int, http_port: int | None,
                  pipe: Any) -> None:
     loop = asyncio.get_running_loop()
     config = worker.config
-    factory = lambda: _ForwardProtocol(worker)  # noqa: E731
+
+    def factory() -> ForwardConnection:
+        worker.connected()
+        return ForwardConnection(worker)
+
     servers = [await loop.create_server(factory, sock=_listening(config.host, port))]
     if config.unix_path and index == 0:
         servers.append(await loop.create_unix_server(factory, config.unix_path))
     runner = (await start_http(worker, _listening(config.host, http_port))
               if http_port is not None else None)
+    expiry = asyncio.ensure_future(_expire_every(worker))
     stop = asyncio.Event()
     loop.add_reader(pipe.fileno(), worker.on_pipe, pipe, stop)
     pipe.send(("ready", ""))
@@ -204,29 +172,35 @@ async def _serve(worker: Worker, index: int, port: int, http_port: int | None,
     loop.remove_reader(pipe.fileno())
     for server in servers:
         server.close()
-    # Bytes already in the kernel's buffers are still read: wait for a quiet moment.
-    deadline = loop.time() + DRAIN_LIMIT
-    while loop.time() < deadline and loop.time() - worker.last_read < DRAIN_QUIET:
-        await asyncio.sleep(DRAIN_QUIET / 2)
-    for protocol in list(worker.protocols):
-        protocol.transport.close()
+    await _drain(worker, max(DRAIN_LIMIT, config.stop_timeout / 2))
+    expiry.cancel()
+    for conn in list(worker.connections):
+        conn.transport.close()
     if runner is not None:
         await runner.cleanup()
 
 
+def _handover(signum: int, frame: Any) -> None:
+    raise Handover()
+
+
 def run_worker(index: int, config: SinkConfig, port: int, http_port: int | None, pipe: Any,
-                counts: Any) -> None:
+               counts: Any) -> None:
     # Ctrl-C reaches the whole process group; the parent decides when workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGUSR1, _handover)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     worker = Worker(index, config, counts)
+    note = ""
     try:
         asyncio.run(_serve(worker, index, port, http_port, pipe))
-        # The pipe also reports the parent's death (EOF wakes the stop reader): then no one
-        # is left to send the ledger to.
-        pipe.send(worker.ledger)
-    except (BrokenPipeError, EOFError):
-        pass
+    except Handover:
+        note = (f"sink worker {index} was still busy {config.stop_timeout:g} s after the stop; "
+                "it handed over what it had counted")
     except Exception as exc:
-        with contextlib.suppress(OSError):
-            pipe.send(("error", f"{type(exc).__name__}: {exc}"))
+        note = f"sink worker {index} failed ({type(exc).__name__}: {exc}); its ledger is partial"
+    # The pipe also reports the parent's death (EOF wakes the stop reader): then no one
+    # is left to send the ledger to.
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+    with contextlib.suppress(BrokenPipeError, EOFError, OSError):
+        pipe.send((worker.ledger, note))
