@@ -18,7 +18,7 @@ from pipeline_tests._events import (
     TrialProgress,
     TrialStarted,
 )
-from pipeline_tests._live.probe import received_ranges
+from pipeline_tests._live.ranges import MAP_CELLS, received_ranges
 from pipeline_tests._live.state import LiveState
 
 
@@ -82,7 +82,7 @@ def watch_sink(sink: Any, emit: OnEvent, every: float = 0.2) -> None:
         highest = {s: _highest(bits) for s, bits in bitmaps.items()}
         streams = max(highest, default=-1) + 1
         emitted = tuple(highest.get(s, -1) + 1 for s in range(streams))
-        resolution = max(1, max(emitted, default=0) // 1000)
+        resolution = max(1, max(emitted, default=0) // MAP_CELLS)
         received = tuple((s, a, b) for s in range(streams)
                          for a, b in received_ranges(bitmaps.get(s, b""), emitted[s], resolution))
         emit(SinkSeen("sink", 1, elapsed, emitted, received, resolution))
