@@ -106,6 +106,7 @@ class Decoder:
         self.more = False  # records() stopped after `step` records: call it again
         self._backlog: list[bytes] = []  # pieces of a read not fed yet (more)
         self._guard: Guard | None = None
+        self._call_end = 0  # self._end when the current call began
         self.partial_blocks = 0  # memory blocks the partial frame's objects take (estimated)
 
     @property
@@ -139,19 +140,22 @@ class Decoder:
         return [data[i:i + step] for i in range(0, len(data), step)]
 
     def _start_guard(self, data: bytes) -> None:
+        self._call_end = self._end
         big = self._fed - self._end + len(data) > SMALL or self._backlog
         self._guard = (Guard(self.max_objects, self.partial_blocks)
                        if big and self.max_objects is not None else None)
 
     def _account(self) -> None:
-        """The partial frame's memory blocks: measured when it is big, else 1 per byte."""
+        """The partial frame's memory blocks: measured when it is big, else 1 per byte. Once a
+        frame ended in this call, the blocks carried from earlier calls were its own."""
         pending, guard = self._fed - self._end, self._guard
         if not pending:
             self.partial_blocks = 0
-        elif guard is None:
+        elif guard is None or (self._end != self._call_end and pending <= SMALL):
             self.partial_blocks = pending
         else:
-            self.partial_blocks = max(pending, guard.grown())
+            carried = self.partial_blocks if self._end != self._call_end else 0
+            self.partial_blocks = max(pending, guard.grown() - carried)
         self._guard = None
 
     def finish(self) -> None:

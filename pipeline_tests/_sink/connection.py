@@ -91,6 +91,7 @@ class ForwardConnection(asyncio.Protocol):
                 return
             data = b""  # already fed; whatever followed the PING is still buffered
         self._decode(data)
+        self.worker.last_read = loop.time()  # decoding a big read counts as reading
         if self.worker.config.read_delay and not self.transport.is_closing():
             self._pause("delay")
             loop.call_later(self.worker.config.read_delay, self._resume, "delay")
@@ -122,6 +123,7 @@ class ForwardConnection(asyncio.Protocol):
             self._decode(b"")
             if not self.decoder.more:
                 self._resume("step")
+        self.worker.last_read = asyncio.get_running_loop().time()
 
     def _count(self, records: list, frames: int, chunks: list) -> None:
         if records or frames:
