@@ -69,6 +69,20 @@ step_packages() {
             say "no apt-get: the base image will be built FROM python:3.11-slim (needs a registry)"
         fi
     fi
+    # The live view's browser test (tests/integration/test_live_browser.py) drives Debian's
+    # chromium through Playwright; Playwright's own browser download is never used.
+    if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null; then
+        if [ -z "$(apt_candidate chromium)" ] && [ "$APT_UPDATED" -eq 0 ]; then
+            need_root "installing chromium"
+            apt-get update -qq
+            APT_UPDATED=1
+        fi
+        if [ -n "$(apt_candidate chromium)" ]; then
+            apt_install chromium
+        else
+            say "no chromium package here: the live view's browser test will skip"
+        fi
+    fi
     if [ ! -x .venv/bin/python ]; then
         local probe
         probe=$(mktemp -d)
