@@ -214,7 +214,8 @@ def _run(spec: TrialSpec, client: docker.DockerClient, project: compose.Project,
         raise TrialFailed(f"The app never started counting (no tally in {spec.directory / 'app'}); "
                           f"see {spec.directory / 'app.log'} for why it failed.")
     report = reconcile(ledger, tally.emitted, tally.stop_seq)
-    router_counts = routers.counters(spec.scenario.router, spec.directory / "router", ports)
+    router_counts = routers.counters(spec.scenario.router, spec.directory / "router",
+                                     ports).resolve(report.received_distinct)
     return with_ledger(replace(build_result(
         topology=spec.topology, router=spec.scenario.router.kind, stop=spec.scenario.stop.sequence,
         trial=spec.trial, line_run_id=line_run_id, report=report, tally=tally, timeline=timeline,

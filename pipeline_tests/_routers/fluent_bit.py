@@ -1,6 +1,6 @@
 """Router kinds `fluent-bit` and `aws-for-fluent-bit`: the official images with a config
 rendered the way ECS FireLens generates one (fluent_bit_conf.py), counted through Fluent Bit's
-/api/v1/metrics."""
+/api/v2/metrics and its log (fluent_bit_counts.py)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline_tests._routers import fluent_bit_conf as conf
+from pipeline_tests._routers import fluent_bit_counts as counts
 from pipeline_tests._routers.files import USER_DIR, RouterFiles, router_files
 from pipeline_tests._routers.kind import RouterCounters, RouterPorts
-from pipeline_tests._routers.metrics import polled_counters, ready_and_polled
+from pipeline_tests._routers.metrics import last_answer, ready_and_polled
 from pipeline_tests._scenario.model import Router
 
-# Fluent Bit rebuilds its metrics once a second: an answer is settled after 2.5 s unchanged.
-SETTLE_SECONDS = 2.5
+OURS = frozenset({conf.UNIX_ALIAS, conf.TCP_ALIAS, conf.TAIL_ALIAS})
+ROUTER_LOG = "router.log"  # the trial saves it next to the router's state directory
+# Its metrics are rebuilt once a second and it may exit half a second after pausing its inputs:
+# polled often, the copy built after the pause is read whenever there is one.
+POLL_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -32,11 +36,17 @@ class FluentBitRouter:
         return files.compose_env(router.image or self.default_image, conf_dir)
 
     def is_ready(self, router: Router, state_dir: Path, ports: RouterPorts) -> bool:
-        return ready_and_polled(state_dir, f"http://127.0.0.1:{ports.metrics}/api/v1/metrics",
-                                ports.router, SETTLE_SECONDS, conf.counts)
+        return ready_and_polled(state_dir, f"http://127.0.0.1:{ports.metrics}/api/v2/metrics",
+                                ports.router, POLL_SECONDS)
 
     def counters(self, router: Router, state_dir: Path, ports: RouterPorts) -> RouterCounters:
-        return polled_counters(state_dir, conf.counts)
+        last = counts.parse_snapshot(last_answer(state_dir) or "")
+        log = state_dir.parent / ROUTER_LOG
+        if not log.exists():  # still running (the live view): its counts so far
+            return (RouterCounters(None, None) if last is None else
+                    RouterCounters(sum(n for a, n in last.inputs.items() if a in OURS), None))
+        return counts.router_counters(last, counts.parse_shutdown(log.read_text()), OURS,
+                                      conf.ECS_ALIAS, conf.SINK_ALIAS)
 
 
 def config_for(router: Router, ports: RouterPorts, files: RouterFiles) -> conf.FluentBitConfig:

@@ -15,15 +15,14 @@ pipeline-tests cannot tell ready or count without it.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 MAIN_FILE = "pipeline-tests.conf"  # never a name a user's file is likely to have
 SOCKET = "/var/run/fluent.sock"  # where FireLens puts it
 STORAGE_DIR = "/pt/storage"
 # Aliases name our plugins in /api/v1/metrics, apart from any plugin of the user's file.
 UNIX_ALIAS, TCP_ALIAS, TAIL_ALIAS, SINK_ALIAS = "pt_unix", "pt_tcp", "pt_tail", "pt_sink"
+ECS_ALIAS = "pt_ecs"
 # A tail input must hold the longest line pipeline-tests writes (16 KiB, a little more as Docker's
 # JSON), not skip or stall on it.
 TAIL_BUFFER = "64k"
@@ -99,7 +98,8 @@ def _inputs(config: FluentBitConfig) -> str:
 
 def _ecs_filter() -> str:
     records = [("Record", f"{key} {value}") for key, value in ECS_METADATA]
-    return _section("FILTER", [("Name", "record_modifier"), ("Match", "*"), *records])
+    return _section("FILTER", [("Name", "record_modifier"), ("Alias", ECS_ALIAS), ("Match", "*"),
+                               *records])
 
 
 def _metrics_service(config: FluentBitConfig) -> str:
@@ -118,17 +118,3 @@ def _sink_output(config: FluentBitConfig) -> str:
 def _seconds(value: float) -> str:
     return f"{value:g}"
 
-
-def counts(metrics: Mapping[str, Any]) -> tuple[int | None, int | None]:
-    """(records our inputs accepted, records our sink output delivered) from /api/v1/metrics.
-
-    `proc_records` counts records whose flush the output reported OK: with
-    Require_ack_response that is after the sink's ack.
-    """
-    inputs = metrics.get("input", {})
-    found = [inputs[name]["records"] for name in (UNIX_ALIAS, TCP_ALIAS, TAIL_ALIAS)
-             if isinstance(inputs.get(name), Mapping) and "records" in inputs[name]]
-    received = sum(found) if found else None
-    sink = metrics.get("output", {}).get(SINK_ALIAS, {})
-    sent = sink.get("proc_records") if isinstance(sink, Mapping) else None
-    return received, sent

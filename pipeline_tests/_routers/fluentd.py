@@ -1,17 +1,20 @@
 """Router kind `fluentd`: the official image with a config rendered the way ECS FireLens
-generates one (fluentd_conf.py), counted through monitor_agent's /api/plugins.json."""
+generates one (fluentd_conf.py), counted through monitor_agent's /api/plugins.json, its log
+and the sink (fluentd_counts.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from pipeline_tests._routers import fluentd_conf as conf
+from pipeline_tests._routers import fluentd_counts as counts
 from pipeline_tests._routers.files import RouterFiles, router_files
 from pipeline_tests._routers.kind import RouterCounters, RouterPorts
-from pipeline_tests._routers.metrics import polled_counters, ready_and_polled
+from pipeline_tests._routers.metrics import last_json, ready_and_polled
 from pipeline_tests._scenario.model import Router
 
-SETTLE_SECONDS = 0.5  # monitor_agent answers live
+ROUTER_LOG = "router.log"  # the trial saves it next to the router's state directory
+POLL_SECONDS = 1.0  # only the live view needs its answers; the final counts do not
 
 
 class FluentdRouter:
@@ -27,10 +30,21 @@ class FluentdRouter:
 
     def is_ready(self, router: Router, state_dir: Path, ports: RouterPorts) -> bool:
         return ready_and_polled(state_dir, f"http://127.0.0.1:{ports.metrics}/api/plugins.json",
-                                ports.router, SETTLE_SECONDS, conf.counts)
+                                ports.router, POLL_SECONDS)
 
     def counters(self, router: Router, state_dir: Path, ports: RouterPorts) -> RouterCounters:
-        return polled_counters(state_dir, conf.counts)
+        plugins = last_json(state_dir)
+        log = state_dir.parent / ROUTER_LOG
+        if not log.exists():  # still running (the live view): its ECS filter's count so far
+            return RouterCounters(counts.filter_records(plugins, conf.ECS_ID), None)
+        return counts.router_counters(plugins, log.read_text(), _keeps_everything(router))
+
+
+def _keeps_everything(router: Router) -> str:
+    """Empty when pipeline-tests' <match> delivers all it holds at shutdown; else why not."""
+    if router.buffer_type != "memory":
+        return f"its {router.buffer_type} buffer keeps undelivered chunks on disk"
+    return "" if router.flush_at_shutdown else "flush_at_shutdown is off"
 
 
 def config_for(router: Router, ports: RouterPorts, files: RouterFiles) -> conf.FluentdConfig:

@@ -1,4 +1,4 @@
-"""Fluentd: the config pipeline-tests renders for the router, and how to read its counters.
+"""Fluentd: the config pipeline-tests renders for the router (fluentd_counts.py reads its counts).
 
 Laid out the way ECS FireLens generates a Fluentd config (amazon-ecs-agent through
 awslabs/go-config-generator-for-fluentd-and-fluentbit): `unix` source on the socket, `forward`
@@ -14,17 +14,15 @@ environment (`port "#{ENV['PT_SINK_PORT']}"`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from pipeline_tests._routers.fluent_bit_conf import ECS_METADATA
 
 MAIN_FILE = "fluent.conf"
 SOCKET = "/var/run/fluent.sock"
 STORAGE_DIR = "/pt/storage"
-UNIX_ID, TCP_ID, TAIL_ID, MONITOR_ID, SINK_ID = (
-    "pt_unix", "pt_tcp", "pt_tail", "pt_monitor", "pt_sink")
+UNIX_ID, TCP_ID, TAIL_ID, MONITOR_ID, SINK_ID, ECS_ID = (
+    "pt_unix", "pt_tcp", "pt_tail", "pt_monitor", "pt_sink", "pt_ecs")
 # FireLens matches `<container>-firelens**`; the direct-tcp app tags `app`. Fluentd's own
 # `fluent.*` log events must not reach the sink, so no `**`.
 APP_MATCH = "app**"
@@ -86,7 +84,7 @@ def _sources(config: FluentdConfig) -> list[str]:
 
 def _ecs_filter() -> str:
     record = _block("record", [f"{key} {value}" for key, value in ECS_METADATA], "    ")
-    return f"<filter **>\n    @type record_transformer\n{record}</filter>\n"
+    return f"<filter **>\n    @type record_transformer\n    @id {ECS_ID}\n{record}</filter>\n"
 
 
 def _sink_match(config: FluentdConfig) -> str:
@@ -100,14 +98,3 @@ def _sink_match(config: FluentdConfig) -> str:
             f"    require_ack_response {'true' if config.require_ack else 'false'}\n"
             f"{server}{_block('buffer', buffer, '    ')}</match>\n")
 
-
-def counts(plugins: Mapping[str, Any]) -> tuple[int | None, int | None]:
-    """(records our sources emitted, None) from monitor_agent's /api/plugins.json.
-
-    Inputs report `emit_records` since Fluentd 1.13; no output reports records *delivered*
-    (its `emit_records` counts records put into its buffer), so `sent` stays unknown.
-    """
-    by_id = {p.get("plugin_id"): p for p in plugins.get("plugins", []) if isinstance(p, Mapping)}
-    found = [by_id[i]["emit_records"] for i in (UNIX_ID, TCP_ID, TAIL_ID)
-             if isinstance(by_id.get(i, {}).get("emit_records"), int)]
-    return (sum(found) if found else None), None

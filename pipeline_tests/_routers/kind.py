@@ -7,7 +7,7 @@ fluent_bit.py, fluentd.py) and the registry in __init__.py maps `router.kind` to
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -29,6 +29,35 @@ class RouterCounters:
     sent: int | None  # records its output sent to the sink (Fluent Bit: flushed OK)
     received_unknown: str = ""  # why received is None
     sent_unknown: str = ""  # why sent is None
+    # Counted where the router delivers, at the sink (resolve() fills them in): `sent` always
+    # for a real router; `received` when the router provably delivered all it accepted. A
+    # received_floor (its own last count, a lower bound) above the sink's disproves that.
+    received_at_sink: bool = False
+    sent_at_sink: bool = False
+    received_floor: int | None = None
+
+    def resolve(self, sink: int | None) -> RouterCounters:
+        """The counts with those measured at the sink (`sink`: distinct lines it received;
+        None: the router's output does not deliver to the sink, an aggregator is between)."""
+        if sink is None:
+            between = "its output delivers to the aggregator, not the sink"
+            return replace(
+                self, received=None if self.received_at_sink else self.received,
+                received_unknown=between if self.received_at_sink else self.received_unknown,
+                sent=None if self.sent_at_sink else self.sent,
+                sent_unknown=between if self.sent_at_sink else self.sent_unknown,
+                received_at_sink=False, sent_at_sink=False, received_floor=None)
+        received, why = self.received, self.received_unknown
+        if self.received_at_sink:
+            floor = self.received_floor
+            if floor is not None and floor > sink:
+                received, why = None, (f"it counted {floor:,} records in but the sink received "
+                                       f"{sink:,}: it did not deliver all it accepted")
+            else:
+                received = sink
+        return replace(self, received=received, received_unknown=why,
+                       sent=sink if self.sent_at_sink else self.sent,
+                       received_at_sink=False, sent_at_sink=False, received_floor=None)
 
     @property
     def unknown(self) -> dict[str, str]:

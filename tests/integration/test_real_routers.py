@@ -37,10 +37,11 @@ def scenario(topology: str, router: Router) -> Scenario:
 def assert_delivered_all(result: TrialResult) -> None:
     # A steady 1,000 lines/s is far below what any of these routers ingests.
     assert (result.lost, result.app_exit_code, result.router_killed) == (0, 0, False)
-    # The router's own count, where its last metrics answer was settled (see routers._Poller).
-    # Not exact: Fluentd's in_tail once counted 2,076 records of a json-file holding the app's
-    # 2,075 lines, while its output and the sink had exactly 2,075.
-    assert result.hops["router_in"] is None or result.hops["router_in"] >= result.emitted
+    # Exact at every hop: the router's own count once its inputs paused, or, where it provably
+    # delivered all it accepted, the sink's (fluent_bit_counts.py, fluentd_counts.py).
+    n = result.emitted
+    assert dict(result.hops) == {"app": n, "router_in": n, "router_out": n, "sink": n}
+    assert (dict(result.hop_unknown), result.lost_at) == ({}, "none")
 
 
 @pytest.mark.parametrize("topology", ["firelens", "direct-tcp", "direct-unix", "file", "tail"])

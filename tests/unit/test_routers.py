@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from types import SimpleNamespace
@@ -44,6 +45,7 @@ FLUENT_BIT_HEAD = f"""\
 
 [FILTER]
     Name record_modifier
+    Alias pt_ecs
     Match *
     Record ecs_cluster pipeline-tests
     Record ecs_task_arn {ARN}
@@ -89,6 +91,7 @@ FLUENTD_HEAD = f"""\
 
 <filter **>
     @type record_transformer
+    @id pt_ecs
     <record>
         ecs_cluster pipeline-tests
         ecs_task_arn {ARN}
@@ -300,34 +303,20 @@ def test_a_directory_is_not_a_config_file(tmp_path: Path) -> None:
         routers.prepare(Router(kind="fluentd", config=str(tmp_path)), tmp_path / "c", PORTS)
 
 
-def test_counts_from_fluent_bit_metrics() -> None:
-    metrics = {"input": {"pt_unix": {"records": 7}, "pt_tcp": {"records": 5},
-                         "pt_tail": {"records": 20}, "tail.0": {"records": 100}},
-               "output": {"pt_sink": {"proc_records": 11}, "null.0": {"proc_records": 99}}}
-    assert fluent_bit.counts(metrics) == (32, 11)
-    assert fluent_bit.counts({}) == (None, None)
-
-
-def test_counts_from_fluentd_monitor_agent() -> None:
-    plugins = {"plugins": [
-        {"plugin_id": "pt_unix", "plugin_category": "input", "emit_records": 3},
-        {"plugin_id": "pt_tcp", "plugin_category": "input", "emit_records": 4},
-        {"plugin_id": "pt_tail", "plugin_category": "input", "emit_records": 10},
-        {"plugin_id": "pt_sink", "plugin_category": "output", "emit_records": 7},
-    ]}
-    assert fluentd.counts(plugins) == (17, None)
-    assert fluentd.counts({"plugins": [{"plugin_id": "pt_unix"}]}) == (None, None)
-
-
-def test_counters_read_the_last_polled_answer(tmp_path: Path) -> None:
-    metrics = '{"input": {"pt_tcp": {"records": 9}}, "output": {"pt_sink": {"proc_records": 8}}}'
-    (tmp_path / "router-metrics.json").write_text(f'{{"metrics": {metrics}, "settled": true}}')
-    got = routers.counters(Router(kind="fluent-bit"), tmp_path, PORTS)
-    assert got == routers.RouterCounters(received=9, sent=8)
-    # An answer that may be a second old says nothing rather than something wrong.
-    (tmp_path / "router-metrics.json").write_text(f'{{"metrics": {metrics}, "settled": false}}')
-    assert routers.counters(Router(kind="fluent-bit"), tmp_path, PORTS) == \
-        routers.RouterCounters(None, None)
+def test_counters_while_the_router_runs_are_its_counts_so_far(tmp_path: Path) -> None:
+    state = tmp_path / "router"
+    state.mkdir()
+    text = ('2026-12-01T19:26:57.1Z fluentbit_uptime{hostname="vm"} = 3\n'
+            '2026-12-01T19:26:56.1Z fluentbit_input_records_total{name="pt_tcp"} = 9\n'
+            '2026-12-01T19:26:56.1Z fluentbit_input_records_total{name="tail.0"} = 90\n')
+    (state / "router-metrics.json").write_text(json.dumps({"answer": text}))
+    assert routers.counters(Router(kind="fluent-bit"), state, PORTS) == \
+        routers.RouterCounters(9, None)
+    plugins = {"plugins": [{"plugin_id": "pt_ecs", "plugin_category": "filter",
+                            "emit_records": 4}]}
+    (state / "router-metrics.json").write_text(json.dumps({"answer": json.dumps(plugins)}))
+    assert routers.counters(Router(kind="fluentd"), state, PORTS) == \
+        routers.RouterCounters(4, None)
     assert routers.counters(Router(kind="fluentd"), tmp_path / "x", PORTS) == \
         routers.RouterCounters(None, None)
 

@@ -59,13 +59,13 @@ def test_loss_split_over_hops_after_the_signal_unknown_router_counts() -> None:
 
 
 def test_kill_no_stop_failures_and_interruption() -> None:
-    killed = trial(1, stop="kill", lost=1, after=1)
+    killed = dataclasses.replace(trial(1, stop="kill", lost=1), stop_seq=(-1,))
     ran_out = dataclasses.replace(trial(1, topology="file", stop="none", lost=5),
                                   stop_seq=(-1,))
     failed = TrialFailure("file", "fluentd", "none", 2, "the router never became ready")
     assert verdict([killed, ran_out], [failed, failed], interrupted=True) == (
         "firelens/fluentd/kill lost 0.10% (1 line) in 1/1 trials, all between the app and "
-        "the sink (the router's own counts are unknown), all emitted after SIGKILL; "
+        "the sink (the router's own counts are unknown), all emitted before SIGKILL; "
         "file/fluentd/none lost 0.50% (5 lines) in 1/1 trials, all between the app and the "
         "sink (the router's own counts are unknown), in trials where no stop signal reached "
         "the app. 2 trials of file/fluentd/none could not be carried out. The run was "
@@ -116,3 +116,9 @@ def test_waterfall_in_the_terminal_and_report_html() -> None:
         "'", "&#39;") in page
     assert '<td class="lost">210 (-93.00%)</td>' in page
     assert "<td>unknown (2/2 trials)</td>" in page
+
+
+def test_a_rate_within_five_percent_is_no_cost() -> None:
+    near = [dataclasses.replace(t, achieved_rate=76100.0) for t in DIRECT[:1]]
+    assert verdict([*near, FIRELENS[0]]).startswith(
+        "direct-tcp/fluentd/ecs lost 0 lines in 1/1 trials; firelens")
