@@ -93,7 +93,7 @@ def _check_and_build(client: docker.DockerClient, cells: list[matrix.Cell], pull
     if any(compose.has_task_limits(cell.scenario) for cell in cells):
         task_cgroup.check_driver(client.info().get("CgroupDriver", ""))
     for cell in cells:
-        if cell.scenario.topologies == ("firelens",):
+        if compose.app_topology(cell.scenario, cell.scenario.topologies[0]) == "firelens":
             engine.check_log_opts(compose.driver_opts(cell.scenario), version)
         routers.ensure_image(client, cell.scenario.router, pull=pull)
     return images.fixture_image(client, build=True,

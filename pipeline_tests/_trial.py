@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-import socket
 import tempfile
 import threading
 import time
@@ -25,7 +24,9 @@ from typing import Any
 
 import docker
 
+from pipeline_tests import _aggregator
 from pipeline_tests import _routers as routers
+from pipeline_tests._aggregator import AggregatorTier
 from pipeline_tests._container import line
 from pipeline_tests._container.tally import Tally, read_tally
 from pipeline_tests._docker import compose, daemon_log, fault, task_cgroup
@@ -34,7 +35,8 @@ from pipeline_tests._errors import TrialFailed
 from pipeline_tests._events import OnEvent, StopStep
 from pipeline_tests._ledger.ledger import LedgerReport, reconcile
 from pipeline_tests._live.probe import TrialProbe
-from pipeline_tests._results.trial_result import TrialFailure, TrialResult, where_lost, with_ledger
+from pipeline_tests._results.trial_result import TrialFailure, TrialResult, where_lost
+from pipeline_tests._scenario.model import Router
 from pipeline_tests._scenario.scenario import Scenario
 from pipeline_tests._scenario.task_size import task_limits
 from pipeline_tests._sink import Sink, SinkConfig
@@ -52,35 +54,31 @@ class TrialSpec:
     image: str
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _wait_router_ready(spec: TrialSpec, router: Any, ports: routers.RouterPorts) -> None:
+def _wait_ready(settings: Router, state_dir: Path, ports: routers.RouterPorts,
+                container: Any, tier: str = "router") -> None:
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
-        if routers.is_ready(spec.scenario.router, spec.directory / "router", ports):
+        if routers.is_ready(settings, state_dir, ports):
             return
-        router.reload()
-        if router.status == "exited":
+        container.reload()
+        if container.status == "exited":
             break
         time.sleep(0.1)
-    logs = router.logs(tail=10).decode(errors="replace").strip()
-    raise TrialFailed(f"The {spec.scenario.router.kind} router did not become ready within "
-                      f"{READY_TIMEOUT:.0f} s (container status: {router.status}). Its last log "
-                      f"lines:\n{logs}\nCheck the router settings in the scenario.")
+    logs = container.logs(tail=10).decode(errors="replace").strip()
+    raise TrialFailed(f"The {settings.kind} {tier} did not become ready within "
+                      f"{READY_TIMEOUT:.0f} s (container status: {container.status}). Its last "
+                      f"log lines:\n{logs}\nCheck the {tier} settings in the scenario.")
 
 
-def _wait_drained(sink: Sink, drain: float, tick: Callable[[], None]) -> None:
-    """Until the sink's count stops moving for a moment, at most `drain` seconds."""
+def _wait_drained(sink: Sink, drain: float, tick: Callable[[], None],
+                  still: float = 1.0) -> None:
+    """Until the sink's count stops moving for `still` seconds, at most `drain` seconds."""
     deadline, last, still_since = time.monotonic() + drain, -1, time.monotonic()
     while time.monotonic() < deadline:
         count = sink.live_records()
         if count != last:
             last, still_since = count, time.monotonic()
-        elif time.monotonic() - still_since >= 1.0:
+        elif time.monotonic() - still_since >= still:
             return
         tick()
         time.sleep(0.1)
@@ -102,16 +100,19 @@ def run_trial(spec: TrialSpec, client: docker.DockerClient, label: str,
         line_run_id, slow = line.new_run_id(), spec.scenario.sink
         sink = cleanup.enter_context(Sink.start(SinkConfig(
             run_id=line_run_id, port=0, ack_delay=slow.ack_delay, read_delay=slow.read_delay)))
-        ports = routers.RouterPorts(router=free_port(), sink=sink.port, metrics=free_port())
+        tier = (_aggregator.prepare(spec.scenario, spec.directory, sink.port, cleanup)
+                if spec.topology == "aggregator" else None)
+        ports = routers.RouterPorts.free(sink=tier.ports.router if tier else sink.port)
         env = compose.variables(spec.scenario, image=spec.image, line_run_id=line_run_id,
                                 trial_dir=spec.directory, sock_dir=sock_dir, ports=ports)
         env.update(routers.prepare(spec.scenario.router, spec.directory / "router" / "conf",
                                    ports, spec.topology))
         if compose.has_task_limits(spec.scenario):
             env["PT_TASK_CGROUP"] = _task_cgroup(spec, client, cleanup)
+        env.update(tier.env if tier else {})
         project = compose.project_for(spec.project, spec.topology, spec.scenario, env)
         cleanup.callback(compose.down, project)
-        return _run(spec, client, project, ports, sink, line_run_id, label, emit)
+        return _run(spec, client, project, ports, sink, line_run_id, label, emit, tier)
     finally:
         with _shielded():
             cleanup.close()
@@ -125,6 +126,17 @@ def _task_cgroup(spec: TrialSpec, client: docker.DockerClient, cleanup: ExitStac
     cgroup = task_cgroup.create(spec.project, *limits, client.info().get("CgroupDriver", ""))
     cleanup.callback(task_cgroup.remove, cgroup)
     return cgroup.parent
+
+
+def _start_aggregator(client: docker.DockerClient, project: compose.Project,
+                      tier: AggregatorTier | None) -> Any:
+    """Topology `aggregator`: the second tier up and ready before the task starts."""
+    if tier is None:
+        return None
+    compose.up(project, _aggregator.SERVICE)
+    container = compose.container(client, project, _aggregator.SERVICE)
+    _wait_ready(tier.settings, tier.state_dir, tier.ports, container, "aggregator")
+    return container
 
 
 def _log_dir(trial_dir: Path, cleanup: ExitStack) -> None:
@@ -178,7 +190,7 @@ def _flood(spec: TrialSpec, router: Any, flood_started: float, tick: Callable[[]
 
 def _run(spec: TrialSpec, client: docker.DockerClient, project: compose.Project,
          ports: routers.RouterPorts, sink: Sink, line_run_id: str, label: str,
-         emit: OnEvent) -> TrialResult:
+         emit: OnEvent, tier: AggregatorTier | None) -> TrialResult:
     started = time.monotonic()
     if spec.topology == "tail":
         project = _with_app_log_dir(client, project)
@@ -192,37 +204,54 @@ def _run(spec: TrialSpec, client: docker.DockerClient, project: compose.Project,
     def on_step(container: str, action: str) -> None:
         emit(StopStep(label, spec.trial, container, action, time.monotonic() - flood_started))
 
+    aggregator = _start_aggregator(client, project, tier)
     compose.up(project, "router")
     router = compose.container(client, project, "router")
-    _wait_router_ready(spec, router, ports)
+    _wait_ready(spec.scenario.router, spec.directory / "router", ports, router)
     driver_log = daemon_log.mark(time.time())
     compose.up(project, "app")
     app = compose.container(client, project, "app")
     phase, flood_started = "flooding", time.monotonic()
-    _flood(spec, router, flood_started, tick)
+    _flood(spec, aggregator if spec.scenario.fault.target == "aggregator" else router,
+           flood_started, tick)
     phase = "stopping"
     timeline = run_stop(spec.scenario.stop, app, router, tick, on_step)
     phase = "draining"
-    _wait_drained(sink, spec.scenario.stop.drain, tick)
+    # A second tier flushes on its own interval: the sink may rest that long between flushes.
+    _wait_drained(sink, spec.scenario.stop.drain, tick,
+                  1.0 + (tier.settings.flush_interval if tier is not None else 0.0))
     evidence = daemon_log.collect(driver_log, time.time(), app.id, spec.directory,
                                   spec.topology == "firelens")
     compose.save_logs(project, "router", spec.directory / "router.log")
+    if tier is not None:
+        compose.save_logs(project, _aggregator.SERVICE, spec.directory / "aggregator.log")
     compose.save_logs(project, "app", spec.directory / "app.log", tail=200)
     ledger, stats = sink.stop()
     tally = read_tally(spec.directory / "app")
     if tally is None:
         raise TrialFailed(f"The app never started counting (no tally in {spec.directory / 'app'}); "
                           f"see {spec.directory / 'app.log'} for why it failed.")
+    if not stats.ledger_complete:
+        # What the sink counted cannot say which lines were lost: no loss figure at all.
+        raise TrialFailed(f"The sink's ledger is incomplete ({stats.ledger_note}), so this "
+                          f"trial has no loss figure: the app emitted {tally.emitted_total:,} "
+                          f"lines and the complete part of the ledger holds "
+                          f"{ledger.distinct:,}. Run the trial again.")
     report = reconcile(ledger, tally.emitted, tally.stop_seq)
+    # A router's output delivers to the sink, or to the aggregator tier when there is one.
     router_counts = routers.counters(spec.scenario.router, spec.directory / "router",
-                                     ports).resolve(report.received_distinct)
-    return with_ledger(replace(build_result(
+                                     ports).resolve(None if tier else report.received_distinct)
+    tier_counts = (routers.counters(tier.settings, tier.state_dir, tier.ports)
+                   .resolve(report.received_distinct) if tier is not None else None)
+    return replace(build_result(
         topology=spec.topology, router=spec.scenario.router.kind, stop=spec.scenario.stop.sequence,
         trial=spec.trial, line_run_id=line_run_id, report=report, tally=tally, timeline=timeline,
-        router_counts=router_counts,
+        router_counts=router_counts, aggregator_counts=tier_counts,
         malformed=stats.malformed, seconds=time.monotonic() - started),
-        driver_evidence=evidence, hop_unknown=router_counts.unknown),
-        stats.ledger_complete, stats.ledger_note)
+        driver_evidence=evidence, hop_unknown=router_counts.unknown,
+        tier_errors=_aggregator.sender_errors(
+            router_counts.sent, tier_counts.received, spec.directory / "router.log")
+        if tier_counts is not None else ())
 
 
 def save_result(outcome: TrialResult | TrialFailure, directory: Path) -> None:
@@ -240,13 +269,17 @@ def _round(ms: float | None) -> float | None:
 def build_result(*, topology: str, router: str, stop: str, trial: int, line_run_id: str,
                  report: LedgerReport, tally: Tally, timeline: Timeline,
                  router_counts: routers.RouterCounters, malformed: int,
-                 seconds: float) -> TrialResult:
+                 seconds: float,
+                 aggregator_counts: routers.RouterCounters | None = None) -> TrialResult:
     hops: dict[str, int | None] = {
         "app": report.emitted,
         "router_in": router_counts.received,
         "router_out": router_counts.sent,
-        "sink": report.received_distinct,
     }
+    if aggregator_counts is not None:
+        hops.update(aggregator_in=aggregator_counts.received,
+                    aggregator_out=aggregator_counts.sent)
+    hops["sink"] = report.received_distinct
     return TrialResult(
         topology=topology, router=router, stop=stop, trial=trial, line_run_id=line_run_id,
         emitted=report.emitted, received_distinct=report.received_distinct,

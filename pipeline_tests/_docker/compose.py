@@ -15,6 +15,7 @@ from docker.models.containers import Container
 from pipeline_tests._errors import InstallError, SetupError, TrialFailed
 from pipeline_tests._resources import data_dir
 from pipeline_tests._routers import RouterPorts
+from pipeline_tests._scenario.model import Aggregator, Router
 from pipeline_tests._scenario.scenario import Scenario
 
 
@@ -28,7 +29,11 @@ class Project:
 def project_for(name: str, topology: str, scenario: Scenario, env: Mapping[str, str]) -> Project:
     router = scenario.router.kind
     compose_dir = data_dir("compose")
-    files = (compose_dir / f"{topology}.yaml", compose_dir / f"router-{router}.yaml",
+    tiers = [f"router-{router}.yaml"]
+    if topology == "aggregator":  # the app's own way in, the sidecar, then the second tier
+        tiers.append(f"aggregator-{scenario.aggregator.kind}.yaml")
+    files = (compose_dir / f"{app_topology(scenario, topology)}.yaml",
+             *(compose_dir / name for name in tiers),
              *variant_files(scenario, topology))
     for path in files:
         if not path.exists():
@@ -41,11 +46,16 @@ def project_for(name: str, topology: str, scenario: Scenario, env: Mapping[str, 
 _LIMITS = ("nofile", "memory", "cpus")
 
 
+def app_topology(scenario: Scenario, topology: str) -> str:
+    """How the app's lines leave it: the topology itself, or for `aggregator` its input."""
+    return scenario.aggregator.input if topology == "aggregator" else topology
+
+
 def variant_files(scenario: Scenario, topology: str) -> tuple[Path, ...]:
     """The extra `-f` files a scenario needs beyond its topology and router."""
     variants = data_dir("compose") / "variants"
     names = []
-    if topology == "firelens" and scenario.driver.mode == "non-blocking":
+    if app_topology(scenario, topology) == "firelens" and scenario.driver.mode == "non-blocking":
         names.append("driver-non-blocking")
     limits = scenario.limits
     for service in ("app", "router"):
@@ -83,23 +93,41 @@ def variables(s: Scenario, *, image: str, line_run_id: str, trial_dir: Path, soc
         "PT_SOCK_DIR": str(sock_dir), "PT_LOG_DIR": str(trial_dir / "logs"),
         "PT_ROUTER_PORT": str(ports.router),
         "PT_SINK_PORT": str(ports.sink), "PT_METRICS_PORT": str(ports.metrics),
-        "PT_FLUSH_INTERVAL": str(s.router.flush_interval),
-        "PT_FLUSH_AT_SHUTDOWN": _flag(s.router.flush_at_shutdown), "PT_GRACE": str(s.router.grace),
-        "PT_REQUIRE_ACK": _flag(s.router.require_ack),
-        "PT_BUFFER_LIMIT": str(s.router.buffer_limit),
-        "PT_PAUSE_ON_STOP": _flag(s.router.pause_on_stop),
         "PT_FLUENTD_ASYNC": _flag(s.driver.fluentd_async),
         "PT_FLUENTD_BUFFER_LIMIT": str(s.driver.buffer_limit),
         "PT_FLUENTD_REQUEST_ACK": _flag(s.driver.request_ack),
         "PT_MAX_BUFFER_SIZE": s.driver.max_buffer_size, "PT_SENDER": s.client.sender,
         "PT_BUFMAX": str(s.client.bufmax), "PT_QUEUE_CIRCULAR": _flag(s.client.queue_circular),
     }
+    env.update(_router_knobs("PT", s.router))
     for service in ("app", "router"):
         for knob in _LIMITS:
             value = getattr(s.limits, f"{service}_{knob}")
             if value is not None:
                 env[f"PT_{service.upper()}_{knob.upper()}"] = str(value)
     return env
+
+
+def aggregator_variables(agg: Aggregator, *, prepared: Mapping[str, str], ports: RouterPorts,
+                         state_dir: Path, sock_dir: Path) -> dict[str, str]:
+    """The `${PT_AGGREGATOR_*}` variables compose/aggregator-<kind>.yaml reads; `prepared` is
+    what the kind's prepare() returned for it (named PT_ROUTER_*: renamed here)."""
+    env = {key.replace("PT_ROUTER_", "PT_AGGREGATOR_"): value for key, value in prepared.items()}
+    env.update({"PT_AGGREGATOR_PORT": str(ports.router), "PT_AGGREGATOR_SINK_PORT": str(ports.sink),
+                "PT_AGGREGATOR_METRICS_PORT": str(ports.metrics),
+                "PT_AGGREGATOR_STATE": str(state_dir), "PT_AGGREGATOR_SOCK_DIR": str(sock_dir)})
+    env.update(_router_knobs("PT_AGGREGATOR", agg))
+    return env
+
+
+def _router_knobs(prefix: str, router: Router) -> dict[str, str]:
+    """The builtin router's settings, as compose/router-builtin.yaml passes them on."""
+    return {f"{prefix}_FLUSH_INTERVAL": str(router.flush_interval),
+            f"{prefix}_FLUSH_AT_SHUTDOWN": _flag(router.flush_at_shutdown),
+            f"{prefix}_GRACE": str(router.grace),
+            f"{prefix}_REQUIRE_ACK": _flag(router.require_ack),
+            f"{prefix}_BUFFER_LIMIT": str(router.buffer_limit),
+            f"{prefix}_PAUSE_ON_STOP": _flag(router.pause_on_stop)}
 
 
 def driver_opts(s: Scenario) -> dict[str, str]:

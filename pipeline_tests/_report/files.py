@@ -15,7 +15,7 @@ def write_reports(results: RunResults, max_loss: int | None) -> list[Path]:
     try:
         write_html(html, results.header, results.trials, max_loss, results.failures,
                    results.interrupted)
-        write_junit(junit, results.run_id, results.trials, max_loss)
+        write_junit(junit, results.run_id, results.trials, max_loss, results.failures)
     except OSError as err:
         raise InputError(f"Could not write report.html and junit.xml in {results.run_dir} "
                          f"({err}). results.json there holds every figure: run "

@@ -52,10 +52,12 @@ def waterfall(label: str, results: Sequence[TrialResult]) -> Waterfall:
     """One cell's waterfall. A hop counts for the cell only if it counted in every trial."""
     emitted = sum(r.emitted for r in results)
     per_trial = [comparable(r.hops) for r in results]
-    unknown = {hop: missing for hop in HOPS[1:]
+    # The hops of this topology (the aggregator's only where there is one), in path order.
+    path = [hop for hop in HOPS[1:] if any(hop in r.hops for r in results)]
+    unknown = {hop: missing for hop in path
                if (missing := sum(1 for known in per_trial if hop not in known))}
     steps, since = [], "app"
-    for hop in HOPS[1:]:
+    for hop in path:
         if hop in unknown:
             steps.append(HopStep(hop, None, since, 0, 0.0))
             continue
@@ -74,12 +76,11 @@ def waterfalls(results: Sequence[TrialResult]) -> list[Waterfall]:
     return [waterfall(label, group) for label, group in groups.items()]
 
 
-_BEFORE = {"router_in": "app", "router_out": "router_in", "sink": "router_out"}
-
-
 def step_text(step: HopStep, fall: Waterfall) -> str:
     """A hop's count with the share of emitted lines lost on the way to it."""
     if step.count is None:
         return f"unknown ({fall.unknown[step.hop]}/{fall.trials} trials)"
-    since = "" if step.since == _BEFORE[step.hop] else f" since {step.since}"
+    hops = ["app", *(s.hop for s in fall.steps)]
+    before = hops[hops.index(step.hop) - 1]
+    since = "" if step.since == before else f" since {step.since}"
     return f"{step.count:,} (-{step.lost_pct:.2f}%{since})"

@@ -123,7 +123,7 @@ def load_result(data: Mapping[str, Any]) -> TrialResult:
     flat["latency_p50_ms"], flat["latency_p99_ms"] = latency.get("p50"), latency.get("p99")
     flat["lost_ranges"] = tuple(tuple(r) for r in flat.get("lost_ranges", ()))
     flat["hops"] = dict(flat.get("hops", {}))
-    for name in ("emitted_by_stream", "stop_seq"):
+    for name in ("emitted_by_stream", "stop_seq", "tier_errors"):
         flat[name] = tuple(flat.get(name, ()))
     values = {}
     for field in dataclasses.fields(TrialResult):

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # The hops a line crosses, in order; the result says between which two a line was lost.
-HOPS = ("app", "router_in", "router_out", "sink")
+# aggregator_in/_out only in topology `aggregator` (the second router tier).
+HOPS = ("app", "router_in", "router_out", "aggregator_in", "aggregator_out", "sink")
 
 
 @dataclass(frozen=True)
@@ -52,10 +53,9 @@ class TrialResult:
     # dockerd's evidence of a driver-side drop (source, lines, discarding, events_discarded,
     # reason); the lines themselves are in the trial's driver-evidence.txt
     driver_evidence: Mapping[str, Any] = field(default_factory=dict)
-    # False: a sink worker's ledger is missing or partial (ledger_note says which and why); the
-    # loss is then unknown, not measured, and lost* are 0 so the trial is not reported as a loss
-    ledger_complete: bool = True
-    ledger_note: str = ""
+    # topology aggregator: the sender's own error lines when a tier received less than the one
+    # before it sent (e.g. the sidecar cannot reach or talk to the aggregator)
+    tier_errors: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -71,16 +71,8 @@ class TrialResult:
         data["driver_evidence"] = dict(self.driver_evidence)
         data["emitted_by_stream"] = list(self.emitted_by_stream)
         data["stop_seq"] = list(self.stop_seq)
+        data["tier_errors"] = list(self.tier_errors)
         return data
-
-
-def with_ledger(result: TrialResult, complete: bool, note: str) -> TrialResult:
-    """The result as the sink's ledger allows: unchanged when complete, else no loss claimed."""
-    if complete:
-        return result
-    return dataclasses.replace(result, lost=0, lost_ranges=(), lost_before_stop=0,
-                               lost_after_stop=0, lost_at="none", ledger_complete=False,
-                               ledger_note=note)
 
 
 def where_lost(hops: Mapping[str, int | None]) -> str:

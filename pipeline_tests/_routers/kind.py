@@ -6,6 +6,7 @@ fluent_bit.py, fluentd.py) and the registry in __init__.py maps `router.kind` to
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,6 +20,17 @@ class RouterPorts:
     router: int  # Forward input on 127.0.0.1
     sink: int  # where the router sends
     metrics: int  # the router's own HTTP metrics / monitor endpoint on 127.0.0.1, if it has one
+
+    @classmethod
+    def free(cls, sink: int) -> RouterPorts:
+        """Free loopback ports for a router's input and metrics; it sends to `sink`."""
+        return cls(router=_free_port(), sink=sink, metrics=_free_port())
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 @dataclass(frozen=True)

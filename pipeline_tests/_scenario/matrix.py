@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline_tests._errors import InputError
-from pipeline_tests._scenario.scenario import Locate, Scenario, canonical_axis, same_value
+from pipeline_tests._scenario.axes import Locate, canonical_axis, same_value
+from pipeline_tests._scenario.scenario import Scenario
 
 TOPOLOGY = "topology"
 MAX_DIRNAME = 100  # well under NAME_MAX (255), leaving room for the trial suffix

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-TOPOLOGIES = ("firelens", "direct-tcp", "direct-unix", "file", "tail")
+TOPOLOGIES = ("firelens", "direct-tcp", "direct-unix", "file", "tail", "aggregator")
 DEFAULT_TOPOLOGIES = ("firelens", "direct-tcp")  # the incident's comparison
 ROUTERS = ("builtin", "fluent-bit", "aws-for-fluent-bit", "fluentd")
 STOP_SEQUENCES = ("ecs", "all-at-once", "kill", "router-first", "none", "pod-delete")
 FAULTS = ("none", "router-restart", "router-pause", "router-kill")
+FAULT_TARGETS = ("router", "aggregator")
+AGGREGATOR_INPUTS = ("firelens", "direct-tcp")  # how the app reaches the sidecar
 LOG_MODES = ("blocking", "non-blocking")
 SENDERS = ("sync", "async")
 
@@ -56,6 +58,15 @@ class Router:
 
 
 @dataclass(frozen=True)
+class Aggregator(Router):
+    """Topology `aggregator`: a second router tier outside the task (a separate service that
+    outlives it). The sidecar (`router`) sends to it; it sends to the sink. Same settings as a
+    router, plus how the app reaches the sidecar."""
+
+    input: str = "firelens"  # or direct-tcp (fluent-logger)
+
+
+@dataclass(frozen=True)
 class Driver:
     """Docker `fluentd` log-driver options for the firelens topology (as ECS sets them)."""
 
@@ -82,6 +93,7 @@ class Fault:
     kind: str = "none"  # router-restart, router-pause (for `duration` s), router-kill
     at: float = 2.0  # seconds after the flood started
     duration: float = 2.0
+    target: str = "router"  # or `aggregator` (topology aggregator): the tier the fault hits
 
 
 @dataclass(frozen=True)

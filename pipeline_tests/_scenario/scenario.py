@@ -13,14 +13,18 @@ from typing import Any
 
 from pipeline_tests._container.line import MAX_LINE_SIZE, MIN_LINE_SIZE
 from pipeline_tests._errors import InputError
+from pipeline_tests._scenario.axes import Locate, parse_matrix
 from pipeline_tests._scenario.model import (
+    AGGREGATOR_INPUTS,
     DEFAULT_TOPOLOGIES,
+    FAULT_TARGETS,
     FAULTS,
     LOG_MODES,
     ROUTERS,
     SENDERS,
     STOP_SEQUENCES,
     TOPOLOGIES,
+    Aggregator,
     Client,
     Driver,
     Fault,
@@ -33,8 +37,6 @@ from pipeline_tests._scenario.model import (
 )
 from pipeline_tests._scenario.task_size import task_limits
 
-Locate = Callable[..., str]  # key path -> "file:line" (or the source, where lines are unknown)
-
 
 @dataclass(frozen=True)
 class Scenario:
@@ -43,6 +45,7 @@ class Scenario:
     workload: Workload = field(default_factory=Workload)
     stop: Stop = field(default_factory=Stop)
     router: Router = field(default_factory=Router)
+    aggregator: Aggregator = field(default_factory=Aggregator)
     driver: Driver = field(default_factory=Driver)
     client: Client = field(default_factory=Client)
     fault: Fault = field(default_factory=Fault)
@@ -80,9 +83,9 @@ def to_dict(scenario: Scenario) -> dict[str, Any]:
     return data
 
 
-_SECTIONS = {"workload": Workload, "stop": Stop, "router": Router, "driver": Driver,
-             "client": Client, "fault": Fault, "sink": SinkDelays, "limits": Limits,
-             "task": Task}
+_SECTIONS = {"workload": Workload, "stop": Stop, "router": Router, "aggregator": Aggregator,
+             "driver": Driver, "client": Client, "fault": Fault, "sink": SinkDelays,
+             "limits": Limits, "task": Task}
 _TOP = {"name", "topologies", "trials", "max_loss", "matrix", "exclude", *_SECTIONS}
 
 
@@ -220,6 +223,14 @@ def _validate_parts(s: Scenario, need: Need) -> None:
     need(s.client.sender in SENDERS, ("client", "sender"),
          f"unknown sender '{s.client.sender}'. Allowed: {', '.join(SENDERS)}.")
     _validate_resources(s, need)
+    need(s.aggregator.kind in ROUTERS, ("aggregator", "kind"),
+         f"unknown aggregator '{s.aggregator.kind}'. Allowed: {', '.join(ROUTERS)}.")
+    need(s.aggregator.input in AGGREGATOR_INPUTS, ("aggregator", "input"),
+         f"'aggregator.input' must be one of {', '.join(AGGREGATOR_INPUTS)}.")
+    need(s.fault.target in FAULT_TARGETS, ("fault", "target"),
+         f"'fault.target' must be one of {', '.join(FAULT_TARGETS)}.")
+    need(s.fault.target == "router" or "aggregator" in s.topologies, ("fault", "target"),
+         "'fault.target: aggregator' needs the aggregator topology.")
 
 
 def _validate_resources(s: Scenario, need: Need) -> None:
@@ -233,56 +244,3 @@ def _validate_resources(s: Scenario, need: Need) -> None:
     need(s.stop.router_gap >= 0, ("stop", "router_gap"), "'stop.router_gap' must be >= 0 s.")
     need(s.stop.router_stop_timeout is None or s.stop.router_stop_timeout > 0,
          ("stop", "router_stop_timeout"), "'stop.router_stop_timeout' must be > 0 seconds.")
-
-
-def parse_matrix(data: Mapping[str, Any], locate: Locate
-                 ) -> tuple[dict[str, tuple[Any, ...]], list[dict[str, Any]]]:
-    """Checks the shapes of the scenario's `matrix` and `exclude` keys and canonicalises axis names.
-
-    Axis names and values are checked against the scenario by `expand`."""
-    raw_matrix = data.get("matrix") or {}
-    if not isinstance(raw_matrix, Mapping):
-        raise InputError(f"{locate('matrix')}: 'matrix' must be a mapping of axis -> list of "
-                         "values, e.g. {stop.sequence: [ecs, kill], workload.rate: [300, max]}.")
-    axes: dict[str, tuple[Any, ...]] = {}
-    for key, values in raw_matrix.items():
-        axis = canonical_axis(key)
-        if axis in axes:
-            raise InputError(f"{locate('matrix', str(key))}: axis '{axis}' is declared twice.")
-        axes[axis] = _axis_values(values, axis, locate('matrix', str(key)))
-    raw_exclude = data.get("exclude") or []
-    if not isinstance(raw_exclude, list):
-        raise InputError(f"{locate('exclude')}: 'exclude' must be a list of mappings, e.g. "
-                         "[{topology: direct-tcp, driver.fluentd_async: false}].")
-    exclude = []
-    for entry in raw_exclude:
-        if not isinstance(entry, Mapping) or not entry:
-            raise InputError(f"{locate('exclude')}: each 'exclude' entry must be a non-empty "
-                             f"mapping of axis -> value, got {entry!r}.")
-        exclude.append({canonical_axis(k): v for k, v in entry.items()})
-    return axes, exclude
-
-
-def canonical_axis(key: Any) -> str:
-    """'driver.fluentd-async' -> 'driver.fluentd_async' (YAML keys accept either spelling)."""
-    section, dot, name = str(key).rpartition(".")
-    return f"{section}{dot}{name.replace('-', '_')}"
-
-
-def _axis_values(values: Any, axis: str, where: str) -> tuple[Any, ...]:
-    if not isinstance(values, list) or not values:
-        raise InputError(f"{where}: matrix axis '{axis}' must be a non-empty list of values, "
-                         f"got {values!r}.")
-    for value in values:
-        if value is None or not isinstance(value, (str, int, float, bool)):
-            raise InputError(f"{where}: matrix axis '{axis}' has {value!r}; values must be "
-                             "strings, numbers or true/false (write 'max' for an unlimited rate).")
-    for i, value in enumerate(values):
-        if any(same_value(value, other) for other in values[:i]):
-            raise InputError(f"{where}: matrix axis '{axis}' lists {value!r} twice.")
-    return tuple(values)
-
-
-def same_value(a: Any, b: Any) -> bool:
-    # YAML `true` must not match an axis value 1 (Python says True == 1).
-    return a == b and isinstance(a, bool) == isinstance(b, bool)

@@ -82,7 +82,7 @@ def test_interrupted_run_removes_everything(client: docker.DockerClient, image: 
      "Allowed: ecs, all-at-once, kill, router-first, none, pod-delete."),
     (["run", "--topology", "carrier-pigeon"],
      "command line: unknown topology 'carrier-pigeon'. "
-     "Allowed: firelens, direct-tcp, direct-unix, file, tail."),
+     "Allowed: firelens, direct-tcp, direct-unix, file, tail, aggregator."),
     (["run", "no-such-scenario.yaml"], "Cannot read scenario file no-such-scenario.yaml"),
     (["sink", "--listen", "0.0.0.0:24224"], "must be a loopback HOST:PORT"),
     (["report", "/nonexistent-run"], "Cannot use the run in /nonexistent-run: "
@@ -191,4 +191,8 @@ def test_a_failed_trial_is_recorded_and_the_run_goes_on(client: docker.DockerCli
     assert "FAILED topology=direct-tcp,limits.router_nofile=3 #1: `docker compose up" in \
         done.stdout
     assert "FAIL: 1 trial(s) could not be carried out" in done.stdout
+    junit = ET.parse(run_dir / "junit.xml").getroot()
+    assert [(s.get("name"), s.get("tests"), s.get("errors")) for s in junit.iter("testsuite")] == [
+        ("topology=direct-tcp,limits.router_nofile=1024", "1", "0"),
+        ("topology=direct-tcp,limits.router_nofile=3", "1", "1")]
     assert run_containers(client, f"pt-{run_dir.name}") == []

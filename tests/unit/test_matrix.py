@@ -4,6 +4,7 @@ import pytest
 import yaml
 
 from pipeline_tests._errors import InputError
+from pipeline_tests._scenario.axes import canonical_axis, parse_matrix
 from pipeline_tests._scenario.load import load
 from pipeline_tests._scenario.matrix import (
     Cell,
@@ -14,7 +15,7 @@ from pipeline_tests._scenario.matrix import (
     label,
     trial_dirname,
 )
-from pipeline_tests._scenario.scenario import Scenario, canonical_axis, parse_matrix
+from pipeline_tests._scenario.scenario import Scenario
 
 ISSUE_MATRIX = """
 matrix:
@@ -244,7 +245,7 @@ def test_base_values_are_kept_where_the_matrix_does_not_vary_them() -> None:
 @pytest.mark.parametrize(("name", "cells"), [
     ("flood-kill.yaml", 2), ("incident.yaml", 2), ("node-agent.yaml", 6), ("rate-sweep.yaml", 10),
     ("stop-matrix.yaml", 6), ("tail-sidecar.yaml", 9), ("fargate-sizes.yaml", 24),
-    ("firelens-async.yaml", 4)])
+    ("firelens-async.yaml", 4), ("aggregator.yaml", 4)])
 def test_every_shipped_scenario_loads_and_expands(name: str, cells: int) -> None:
     path = Path(__file__).resolve().parents[2] / "scenarios" / name
     assert len(cells_of(load(path))) == cells

@@ -47,7 +47,7 @@ def test_rate_max_means_unthrottled(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("text", "message"), [
     ("topologies: [firelens, carrier-pigeon]\n",
      "scenario.yaml:1: unknown topology 'carrier-pigeon'. "
-     "Allowed: firelens, direct-tcp, direct-unix, file, tail."),
+     "Allowed: firelens, direct-tcp, direct-unix, file, tail, aggregator."),
     ("trials: 3\nstop:\n  sequence: gentle\n",
      "scenario.yaml:3: unknown stop sequence 'gentle'. "
      "Allowed: ecs, all-at-once, kill, router-first, none, pod-delete."),
@@ -58,11 +58,11 @@ def test_rate_max_means_unthrottled(tmp_path: Path) -> None:
      "(the id prefix takes 50), got 10."),
     ("stop:\n  after: 5\n  timeout: 3\n",
      "scenario.yaml:3: unknown key 'stop.timeout'. Allowed here: after, after_lines, drain, "
-     "sequence, stop_timeout."),
+     "router_gap, router_stop_timeout, sequence, stop_timeout."),
     ("trials: 0\n", "scenario.yaml:1: 'trials' must be a whole number >= 1, got 0."),
     ("toplogies: [firelens]\n", "scenario.yaml:1: unknown key 'toplogies'. Allowed here: "
-     "client, driver, exclude, fault, limits, matrix, max_loss, name, router, sink, stop, "
-     "topologies, trials, workload."),
+     "aggregator, client, driver, exclude, fault, limits, matrix, max_loss, name, router, sink, "
+     "stop, task, topologies, trials, workload."),
 ])
 def test_bad_scenario_names_file_line_and_allowed_values(tmp_path: Path, text: str,
                                                          message: str) -> None:

@@ -1,0 +1,63 @@
+"""Topology `aggregator`'s second tier: a router outside the task (a separate service that
+outlives it). The sidecar sends to it, it sends to the sink; it has its own ports, socket
+directory and state, and is stopped only when the trial ends (compose down), not by the stop
+sequence. See compose/aggregator-<kind>.yaml.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline_tests import _routers as routers
+from pipeline_tests._docker import compose
+from pipeline_tests._scenario.model import Aggregator
+from pipeline_tests._scenario.scenario import Scenario
+
+SERVICE = "aggregator"
+
+
+@dataclass(frozen=True)
+class AggregatorTier:
+    settings: Aggregator
+    ports: routers.RouterPorts  # router: where the sidecar sends; sink: the real sink
+    state_dir: Path  # <trial>/aggregator: its counters, config and storage
+    env: dict[str, str]  # the ${PT_AGGREGATOR_*} Compose variables
+
+
+def prepare(scenario: Scenario, trial_dir: Path, sink_port: int,
+            cleanup: ExitStack) -> AggregatorTier:
+    """Ports, config files and Compose variables of the aggregator tier."""
+    ports = routers.RouterPorts.free(sink=sink_port)
+    state_dir = trial_dir / SERVICE
+    state_dir.mkdir(parents=True, exist_ok=True)
+    sock_dir = Path(tempfile.mkdtemp(prefix="pt-sock-"))  # unix socket paths stay short
+    cleanup.callback(shutil.rmtree, sock_dir, ignore_errors=True)
+    sock_dir.chmod(0o755)
+    prepared = routers.prepare(scenario.aggregator, state_dir / "conf", ports, SERVICE)
+    env = compose.aggregator_variables(scenario.aggregator, prepared=prepared, ports=ports,
+                                       state_dir=state_dir, sock_dir=sock_dir)
+    return AggregatorTier(scenario.aggregator, ports, state_dir, env)
+
+
+# What a router logs when it cannot deliver: the builtin router, Fluent Bit, Fluentd.
+_ERROR = re.compile(r"error|warn|unavailable|refused|failed|reset|timed? ?out", re.I)
+_COMPOSE_PREFIX = re.compile(r"^(?:\x1b\[[0-9;]*[A-Za-z])*[\w.-]+\s+\|\s?")
+SHOWN_ERRORS = 5
+
+
+def sender_errors(sent: int | None, taken: int | None, router_log: Path) -> tuple[str, ...]:
+    """The sidecar's last error lines when the aggregator took in fewer lines than the sidecar
+    sent (or counted nothing): the router's own words for why the tiers did not talk."""
+    if taken is not None and taken > 0 and (sent is None or taken >= sent):
+        return ()
+    try:
+        lines = router_log.read_text(errors="replace").splitlines()
+    except OSError:
+        return ()
+    found = [_COMPOSE_PREFIX.sub("", line).strip() for line in lines if _ERROR.search(line)]
+    return tuple(found[-SHOWN_ERRORS:])
