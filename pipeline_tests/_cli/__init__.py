@@ -13,12 +13,11 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.markup import escape
 
 from pipeline_tests._cli.bars import ProgressBars
 from pipeline_tests._errors import InputError, PipelineTestsError
 from pipeline_tests._live.session import fan_out, linger, live_view
-from pipeline_tests._report.terminal import print_report
+from pipeline_tests._report.terminal import print_report, print_verdict
 from pipeline_tests._results.run_results import RunResults
 from pipeline_tests._results.stored import stored_run
 from pipeline_tests._version import __version__
@@ -143,7 +142,7 @@ def _report(results: RunResults, max_loss: int | None = None) -> None:
     console.print(f"results: {results.results_json} ({len(results.trials)} trials"
                   + (f", {len(results.failures)} failed" if results.failures else "")
                   + f"); report: {', '.join(str(p) for p in written)}", highlight=False)
-    console.print(f"[bold]Verdict[/]: {escape(results.verdict)}", highlight=False)
+    print_verdict(console, results)
 
 
 def _exit_status(results: RunResults, max_loss: int | None) -> None:

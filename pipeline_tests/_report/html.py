@@ -17,7 +17,7 @@ from pipeline_tests._container.tally import NO_STOP
 from pipeline_tests._results.hops import step_text, waterfalls
 from pipeline_tests._results.stats import CellStats, lost_pct, over_max_loss, summarize
 from pipeline_tests._results.trial_result import TrialFailure, TrialResult
-from pipeline_tests._results.verdict import verdict
+from pipeline_tests._results.verdict import verdict_parts
 
 RATE_AXIS = "workload.rate"
 MAX_MAP_ROWS = 60  # beyond this a loss map is unreadable; the tables still list every trial
@@ -126,7 +126,7 @@ def render_html(header: Mapping[str, Any], results: Sequence[TrialResult],
         run_id=header.get("run_id", "?"), started=header.get("started", "?"),
         machine=header.get("machine", {}), scenario=header.get("scenario", {}),
         results=results, cells=cells, max_loss=max_loss,
-        verdict=verdict(results, failures, interrupted), waterfalls=waterfalls(results),
+        verdict=verdict_parts(results, failures, interrupted), waterfalls=waterfalls(results),
         hop_cell=step_text,
         failing=over_max_loss(results, max_loss), lost_pct=lost_pct,
         cells_svg=cells_svg(cells) if cells else "",

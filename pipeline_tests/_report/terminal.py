@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from pipeline_tests._results.hops import Waterfall, step_text, waterfalls
 from pipeline_tests._results.run_results import RunResults
 from pipeline_tests._results.stats import CellStats, lost_pct, summarize
 from pipeline_tests._results.trial_result import TrialResult
+from pipeline_tests._results.verdict import verdict_parts
 
 SHOWN_RANGES = 3
 
@@ -76,3 +78,13 @@ def print_report(console: Console, results: RunResults) -> None:
         console.print(waterfall_table(waterfalls(results.trials)))
     for f in results.failures:
         console.print(f"[red]FAILED[/] {f.label} #{f.trial}: {f.reason}", highlight=False)
+
+
+def print_verdict(console: Console, results: RunResults) -> None:
+    """The verdict (results.json `verdict`), one cell per line."""
+    cells, notes = verdict_parts(results.trials, results.failures, results.interrupted)
+    console.print("[bold]Verdict[/]:" + ("" if cells else " No trial finished."))
+    for n, clause in enumerate(cells, 1):
+        console.print(f"  {escape(clause)}{'.' if n == len(cells) else ';'}", highlight=False)
+    for note in notes:
+        console.print(f"  {escape(note)}", highlight=False)

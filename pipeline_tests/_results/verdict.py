@@ -2,7 +2,7 @@
 before or after the stop signal, and what not losing cost the app (the rate it reached against
 the cell that lost). Only what was measured: no advice, no guess.
 
-Pure: trials in, one paragraph out.
+Pure: trials in, one paragraph out (or its parts, one per cell).
 """
 
 from __future__ import annotations
@@ -44,21 +44,30 @@ def _pair_order(pair: str) -> tuple[int, int]:
 
 def verdict(trials: Sequence[TrialResult], failures: Sequence[TrialFailure] = (),
             interrupted: bool = False) -> str:
+    """One paragraph: the cells' clauses joined by "; ", then any failures."""
+    cells, notes = verdict_parts(trials, failures, interrupted)
+    text = f"{'; '.join(cells)}." if cells else "No trial finished."
+    return " ".join([text, *notes])
+
+
+def verdict_parts(trials: Sequence[TrialResult], failures: Sequence[TrialFailure] = (),
+                  interrupted: bool = False) -> tuple[list[str], list[str]]:
+    """(one clause per cell, in the run's order; sentences about failures and interruption),
+    for a report that lists them one per line."""
     cells: dict[str, list[TrialResult]] = {}
     for trial in trials:
         cells.setdefault(trial.label, []).append(trial)
     lossy = {label: group for label, group in cells.items() if any(t.lost for t in group)}
-    text = "; ".join(_lossy(label, group) if label in lossy else _lossless(label, group, lossy)
-                     for label, group in cells.items())
-    text = f"{text}." if text else "No trial finished."
+    clauses = [_lossy(label, group) if label in lossy else _lossless(label, group, lossy)
+               for label, group in cells.items()]
     failed: dict[str, int] = {}
     for failure in failures:
         failed[failure.label] = failed.get(failure.label, 0) + 1
-    text += "".join(f" {n} trial{'s' if n > 1 else ''} of {label} could not be carried out."
-                    for label, n in failed.items())
+    notes = [f"{n} trial{'s' if n > 1 else ''} of {label} could not be carried out."
+             for label, n in failed.items()]
     if interrupted:
-        text += " The run was interrupted: this covers only the trials that finished."
-    return text
+        notes.append("The run was interrupted: this covers only the trials that finished.")
+    return clauses, notes
 
 
 def _lossless(label: str, group: Sequence[TrialResult],

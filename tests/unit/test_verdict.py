@@ -112,8 +112,11 @@ def test_waterfall_in_the_terminal_and_report_html() -> None:
         ["direct-tcp/fluentd/ecs", "2,000", "unknown (2/2 trials)", "unknown (2/2 trials)",
          "1,980 (-1.00% since app)"]]
     page = render_html({"run_id": "r1"}, [*FIRELENS, *unknown], None)
-    assert f'<p class="verdict">{verdict([*FIRELENS, *unknown])}</p>'.replace(
-        "'", "&#39;") in page
+    assert ('<ul class="verdict">\n  <li>firelens/fluentd/ecs lost 93% (920-940 lines) in 3/3 '
+            'trials, all between the app and the router (inside the log driver), all emitted '
+            'before SIGTERM;</li>\n  <li>direct-tcp/fluentd/ecs lost 1.0% (10 lines) in 2/2 '
+            'trials, all between the app and the sink (the router&#39;s own counts are '
+            'unknown), all emitted before SIGTERM.</li>\n</ul>') in page
     assert '<td class="lost">210 (-93.00%)</td>' in page
     assert "<td>unknown (2/2 trials)</td>" in page
 
@@ -122,3 +125,22 @@ def test_a_rate_within_five_percent_is_no_cost() -> None:
     near = [dataclasses.replace(t, achieved_rate=76100.0) for t in DIRECT[:1]]
     assert verdict([*near, FIRELENS[0]]).startswith(
         "direct-tcp/fluentd/ecs lost 0 lines in 1/1 trials; firelens")
+
+
+def test_the_terminal_prints_the_verdict_one_cell_per_line(tmp_path) -> None:
+    from rich.console import Console
+
+    from pipeline_tests._report.terminal import print_verdict
+    from pipeline_tests._results.run_results import RunResults
+
+    results = RunResults("r1", tmp_path, {}, (*DIRECT[:1], FIRELENS[0]),
+                         (TrialFailure("firelens", "fluentd", "ecs", 2, "no image"),))
+    console = Console(record=True, width=300)
+    print_verdict(console, results)
+    assert console.export_text().splitlines() == [
+        "Verdict:",
+        "  direct-tcp/fluentd/ecs lost 0 lines in 1/1 trials, but the app reached only 9,600 "
+        "lines/s (firelens/fluentd/ecs: 80,000);",
+        "  firelens/fluentd/ecs lost 93% (930 lines) in 1/1 trials, all between the app and the "
+        "router (inside the log driver), all emitted before SIGTERM.",
+        "  1 trial of firelens/fluentd/ecs could not be carried out."]
