@@ -28,14 +28,15 @@ from pipeline_tests import _aggregator
 from pipeline_tests import _routers as routers
 from pipeline_tests._aggregator import AggregatorTier
 from pipeline_tests._container import line
-from pipeline_tests._container.tally import Tally, read_tally
+from pipeline_tests._container.tally import read_tally
 from pipeline_tests._docker import compose, daemon_log, fault, task_cgroup
 from pipeline_tests._docker.stop import Timeline, run_stop
 from pipeline_tests._errors import TrialFailed
 from pipeline_tests._events import OnEvent, StopStep
-from pipeline_tests._ledger.ledger import LedgerReport, reconcile
+from pipeline_tests._ledger.ledger import reconcile
 from pipeline_tests._live.probe import TrialProbe
-from pipeline_tests._results.trial_result import TrialFailure, TrialResult, where_lost
+from pipeline_tests._results.build import build_result
+from pipeline_tests._results.trial_result import TrialFailure, TrialResult
 from pipeline_tests._scenario.model import Router
 from pipeline_tests._scenario.scenario import Scenario
 from pipeline_tests._scenario.task_size import task_limits
@@ -188,6 +189,21 @@ def _flood(spec: TrialSpec, router: Any, flood_started: float, tick: Callable[[]
     fault.undo(plan, router)
 
 
+class _Clock:
+    """The trial's phase, and when its flood started: what every progress event reports."""
+
+    def __init__(self) -> None:
+        self.phase, self.flood_started = "starting", time.monotonic()
+
+    def enter(self, phase: str) -> None:
+        self.phase = phase
+        if phase == "flooding":
+            self.flood_started = time.monotonic()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.flood_started
+
+
 def _run(spec: TrialSpec, client: docker.DockerClient, project: compose.Project,
          ports: routers.RouterPorts, sink: Sink, line_run_id: str, label: str,
          emit: OnEvent, tier: AggregatorTier | None) -> TrialResult:
@@ -195,37 +211,52 @@ def _run(spec: TrialSpec, client: docker.DockerClient, project: compose.Project,
     if spec.topology == "tail":
         project = _with_app_log_dir(client, project)
     (spec.directory / "compose.yaml").write_text(compose.render(project))
-    phase, flood_started = "starting", time.monotonic()
+    clock = _Clock()
     probe = TrialProbe(spec.directory, sink, spec.scenario.router, ports, label, spec.trial, emit)
 
     def tick() -> None:
-        probe.tick(phase, time.monotonic() - flood_started)
+        probe.tick(clock.phase, clock.elapsed())
 
     def on_step(container: str, action: str) -> None:
-        emit(StopStep(label, spec.trial, container, action, time.monotonic() - flood_started))
+        emit(StopStep(label, spec.trial, container, action, clock.elapsed()))
 
     aggregator = _start_aggregator(client, project, tier)
-    compose.up(project, "router")
-    router = compose.container(client, project, "router")
+    router = _up(client, project, "router")
     _wait_ready(spec.scenario.router, spec.directory / "router", ports, router)
     driver_log = daemon_log.mark(time.time())
-    compose.up(project, "app")
-    app = compose.container(client, project, "app")
-    phase, flood_started = "flooding", time.monotonic()
+    app = _up(client, project, "app")
+    clock.enter("flooding")
     _flood(spec, aggregator if spec.scenario.fault.target == "aggregator" else router,
-           flood_started, tick)
-    phase = "stopping"
+           clock.flood_started, tick)
+    clock.enter("stopping")
     timeline = run_stop(spec.scenario.stop, app, router, tick, on_step)
-    phase = "draining"
+    clock.enter("draining")
     # A second tier flushes on its own interval: the sink may rest that long between flushes.
     _wait_drained(sink, spec.scenario.stop.drain, tick,
                   1.0 + (tier.settings.flush_interval if tier is not None else 0.0))
     evidence = daemon_log.collect(driver_log, time.time(), app.id, spec.directory,
                                   spec.topology == "firelens")
-    compose.save_logs(project, "router", spec.directory / "router.log")
+    _save_logs(project, spec.directory, tier)
+    result = _measure(spec, sink, ports, tier, line_run_id, timeline)
+    return replace(result, seconds=round(time.monotonic() - started, 1),
+                   driver_evidence=evidence)
+
+
+def _up(client: docker.DockerClient, project: compose.Project, service: str) -> Any:
+    compose.up(project, service)
+    return compose.container(client, project, service)
+
+
+def _save_logs(project: compose.Project, trial_dir: Path, tier: AggregatorTier | None) -> None:
+    compose.save_logs(project, "router", trial_dir / "router.log")
     if tier is not None:
-        compose.save_logs(project, _aggregator.SERVICE, spec.directory / "aggregator.log")
-    compose.save_logs(project, "app", spec.directory / "app.log", tail=200)
+        compose.save_logs(project, _aggregator.SERVICE, trial_dir / "aggregator.log")
+    compose.save_logs(project, "app", trial_dir / "app.log", tail=200)
+
+
+def _measure(spec: TrialSpec, sink: Sink, ports: routers.RouterPorts,
+             tier: AggregatorTier | None, line_run_id: str, timeline: Timeline) -> TrialResult:
+    """The sink's ledger against the app's tally, and the routers' own counts."""
     ledger, stats = sink.stop()
     tally = read_tally(spec.directory / "app")
     if tally is None:
@@ -243,15 +274,14 @@ def _run(spec: TrialSpec, client: docker.DockerClient, project: compose.Project,
                                      ports).resolve(None if tier else report.received_distinct)
     tier_counts = (routers.counters(tier.settings, tier.state_dir, tier.ports)
                    .resolve(report.received_distinct) if tier is not None else None)
-    return replace(build_result(
+    result = build_result(
         topology=spec.topology, router=spec.scenario.router.kind, stop=spec.scenario.stop.sequence,
         trial=spec.trial, line_run_id=line_run_id, report=report, tally=tally, timeline=timeline,
         router_counts=router_counts, aggregator_counts=tier_counts,
-        malformed=stats.malformed, seconds=time.monotonic() - started),
-        driver_evidence=evidence, hop_unknown=router_counts.unknown,
-        tier_errors=_aggregator.sender_errors(
-            router_counts.sent, tier_counts.received, spec.directory / "router.log")
-        if tier_counts is not None else ())
+        malformed=stats.malformed, seconds=0.0)
+    errors = (() if tier_counts is None else _aggregator.sender_errors(
+        router_counts.sent, tier_counts.received, spec.directory / "router.log"))
+    return replace(result, hop_unknown=router_counts.unknown, tier_errors=errors)
 
 
 def save_result(outcome: TrialResult | TrialFailure, directory: Path) -> None:
@@ -261,38 +291,3 @@ def save_result(outcome: TrialResult | TrialFailure, directory: Path) -> None:
     (directory / name).write_text(json.dumps(outcome.as_json(), indent=2))
 
 
-
-def _round(ms: float | None) -> float | None:
-    return None if ms is None else round(ms, 1)
-
-
-def build_result(*, topology: str, router: str, stop: str, trial: int, line_run_id: str,
-                 report: LedgerReport, tally: Tally, timeline: Timeline,
-                 router_counts: routers.RouterCounters, malformed: int,
-                 seconds: float,
-                 aggregator_counts: routers.RouterCounters | None = None) -> TrialResult:
-    hops: dict[str, int | None] = {
-        "app": report.emitted,
-        "router_in": router_counts.received,
-        "router_out": router_counts.sent,
-    }
-    if aggregator_counts is not None:
-        hops.update(aggregator_in=aggregator_counts.received,
-                    aggregator_out=aggregator_counts.sent)
-    hops["sink"] = report.received_distinct
-    return TrialResult(
-        topology=topology, router=router, stop=stop, trial=trial, line_run_id=line_run_id,
-        emitted=report.emitted, received_distinct=report.received_distinct,
-        received_total=report.received_total, lost=report.lost, duplicates=report.duplicates,
-        reordered=report.reordered,
-        lost_ranges=tuple((r.stream, r.first, r.last) for r in report.lost_ranges),
-        lost_before_stop=report.lost_before_stop, lost_after_stop=report.lost_after_stop,
-        latency_p50_ms=_round(report.latency_p50_ms), latency_p99_ms=_round(report.latency_p99_ms),
-        requested_rate=tally.requested_rate or None,
-        achieved_rate=round(tally.achieved_rate(timeline.app_exit_ns), 1),
-        blocked_s=round(tally.blocked_ns / 1e9, 3), hops=hops, lost_at=where_lost(hops),
-        foreign=report.foreign, unparsable=report.unparsable, malformed_frames=malformed,
-        app_exit_code=timeline.app_exit_code, app_killed=timeline.app_killed,
-        router_killed=timeline.router_killed, seconds=round(seconds, 1),
-        emitted_by_stream=tuple(tally.emitted), stop_seq=tuple(tally.stop_seq),
-    )
