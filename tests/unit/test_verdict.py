@@ -144,3 +144,21 @@ def test_the_terminal_prints_the_verdict_one_cell_per_line(tmp_path) -> None:
         "  firelens/fluentd/ecs lost 93% (930 lines) in 1/1 trials, all between the app and the "
         "router (inside the log driver), all emitted before SIGTERM.",
         "  1 trial of firelens/fluentd/ecs could not be carried out."]
+
+
+def test_results_json_has_the_verdict_and_the_waterfalls(tmp_path) -> None:
+    from pipeline_tests._results.run_results import RunResults
+
+    import json
+
+    data = json.loads(json.dumps(RunResults("r1", tmp_path, {"run_id": "r1"},
+                                            tuple(FIRELENS)).as_json()))
+    assert data["verdict"] == verdict(FIRELENS)
+    assert data["waterfalls"] == [{
+        "label": "firelens/fluentd/ecs", "trials": 3, "emitted": 3000, "unknown": {},
+        "steps": [{"hop": "router_in", "count": 210, "since": "app", "lost": 2790,
+                   "lost_pct": 93.0},
+                  {"hop": "router_out", "count": 210, "since": "router_in", "lost": 0,
+                   "lost_pct": 0.0},
+                  {"hop": "sink", "count": 210, "since": "router_out", "lost": 0,
+                   "lost_pct": 0.0}]}]
