@@ -147,9 +147,9 @@ def test_the_terminal_prints_the_verdict_one_cell_per_line(tmp_path) -> None:
 
 
 def test_results_json_has_the_verdict_and_the_waterfalls(tmp_path) -> None:
-    from pipeline_tests._results.run_results import RunResults
-
     import json
+
+    from pipeline_tests._results.run_results import RunResults
 
     data = json.loads(json.dumps(RunResults("r1", tmp_path, {"run_id": "r1"},
                                             tuple(FIRELENS)).as_json()))
