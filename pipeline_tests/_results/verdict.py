@@ -78,7 +78,9 @@ def _lossless(label: str, group: Sequence[TrialResult],
         return text
     other = max(lossy, key=lambda name: _shared(label, name))  # the closest cell that lost
     rate, other_rate = _rate(group), _rate(lossy[other])
-    if rate < SLOWER * other_rate:  # a rate that was set and reached is no cost
+    asked = group[0].requested_rate  # None: as fast as it could
+    slowed = asked is None or rate < SLOWER * asked  # a rate that was set and reached: no cost
+    if slowed and rate < SLOWER * other_rate:
         text += f", but the app reached only {rate:,.0f} lines/s ({other}: {other_rate:,.0f})"
     return text
 

@@ -162,3 +162,12 @@ def test_results_json_has_the_verdict_and_the_waterfalls(tmp_path) -> None:
                    "lost_pct": 0.0},
                   {"hop": "sink", "count": 210, "since": "router_out", "lost": 0,
                    "lost_pct": 0.0}]}]
+
+
+def test_a_cell_that_reached_the_rate_it_was_asked_for_paid_no_cost() -> None:
+    asked = [dataclasses.replace(t, requested_rate=300, achieved_rate=300.0,
+                                 cell="topology=firelens,workload.rate=300") for t in DIRECT[:2]]
+    lossy = [dataclasses.replace(t, cell="topology=firelens,workload.rate=30000")
+             for t in FIRELENS[:1]]
+    assert verdict([*asked, *lossy]).startswith(
+        "topology=firelens,workload.rate=300 lost 0 lines in 2/2 trials; ")
