@@ -1,5 +1,5 @@
-"""Fluent Bit (and AWS for Fluent Bit): the config pipeline-tests renders for the router, and how
-to read the router's own counters.
+"""Fluent Bit (and AWS for Fluent Bit): the config pipeline-tests renders for the router
+(fluent_bit_counts.py reads its counts).
 
 The rendered file is laid out the way ECS FireLens generates one (amazon-ecs-agent
 `firelensconfig_unix.go` through awslabs/go-config-generator-for-fluentd-and-fluentbit): the
