@@ -24,6 +24,7 @@ reads one object (the handshake's PING) and leaves the rest buffered for records
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import msgpack
@@ -77,6 +78,10 @@ READ_PIECE = 256 * 1024  # bytes fed at once between two object checks
 BLOCK_BYTES = 64  # what one memory block (a small object) is taken to cost
 
 
+def _no_blocks() -> int:
+    return 0
+
+
 class Decoder:
     """Incremental Forward-protocol decoder for one connection (see the module docstring)."""
 
@@ -108,6 +113,7 @@ class Decoder:
         self._guard: Guard | None = None
         self._call_end = 0  # self._end when the current call began
         self.partial_blocks = 0  # memory blocks the partial frame's objects take (estimated)
+        self._frame_mark = 0  # sys.getallocatedblocks() when the last frame ended
 
     @property
     def pending(self) -> int:
@@ -151,11 +157,14 @@ class Decoder:
         pending, guard = self._fed - self._end, self._guard
         if not pending:
             self.partial_blocks = 0
-        elif guard is None or (self._end != self._call_end and pending <= SMALL):
-            self.partial_blocks = pending
+        elif guard is None:
+            self.partial_blocks = pending  # small: at most one object a byte
+        elif self._end != self._call_end:
+            # Only what was made since the last frame ended: the complete frames' records
+            # (handed out in this call) are not the partial frame's.
+            self.partial_blocks = max(0, sys.getallocatedblocks() - self._frame_mark)
         else:
-            carried = self.partial_blocks if self._end != self._call_end else 0
-            self.partial_blocks = max(pending, guard.grown() - carried)
+            self.partial_blocks = max(0, guard.grown())  # includes what earlier calls carried
         self._guard = None
 
     def finish(self) -> None:
@@ -231,6 +240,7 @@ class Decoder:
         tag_type, chunk_key = self._str, self._chunk
         frames, end = 0, self._end
         tell = self._unpacker.tell
+        blocks = sys.getallocatedblocks if self._guard is not None else _no_blocks
         try:
             for msg in self._unpacker:
                 frames += 1
@@ -241,7 +251,7 @@ class Decoder:
                             and (second.__class__ is slice and second.start == 0
                                  and len(second.stop) == 8 or second.__class__ is int)):
                         append(record)
-                        end = tell()
+                        end, self._frame_mark = tell(), blocks()
                         if option:
                             chunk = option.get(chunk_key)
                             if chunk is not None:
@@ -249,10 +259,10 @@ class Decoder:
                         continue
                 if msg is None:
                     frames -= 1
-                    end = tell()
+                    end, self._frame_mark = tell(), blocks()
                     continue
                 option = self._record_other(msg, out)
-                end = tell()
+                end, self._frame_mark = tell(), blocks()
                 if option is not None:
                     chunk = option.get(chunk_key)
                     if chunk is not None:

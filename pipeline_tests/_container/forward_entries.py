@@ -81,11 +81,16 @@ def check_time(value: Any) -> None:
     kind = value.__class__
     if kind is slice and value.start == 0 and len(value.stop) == 8 or kind in _PLAIN_TIMES:
         return
+    if kind is list and len(value) == 2 and value[1].__class__ is dict:
+        # Fluent Bit 2.1+ sends an entry's time with its metadata: [[time, {metadata}], record].
+        check_time(value[0])
+        return
     raise bad_time(value)
 
 
 def check_times(entries: list) -> None:
-    """Every entry's time is an int, a float or an EventTime of exactly 8 bytes."""
+    """Every entry's time is an int, a float or an EventTime of exactly 8 bytes, alone or
+    with Fluent Bit's metadata map ([time, {...}])."""
     times = list(map(_FIRST, entries))
     kinds = set(map(type, times))
     if kinds <= _PLAIN_TIMES:

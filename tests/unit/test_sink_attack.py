@@ -3,6 +3,7 @@ Each asserts exact counts, and the sink's memory bound from outside (RSS of its 
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import random
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import msgpack
+import pytest
 from fluent import sender
 
 from pipeline_tests._container import forward as fw
@@ -137,7 +139,9 @@ def test_partial_frames_are_bounded_in_total_and_in_time() -> None:
     with Sink.start(SinkConfig(run_id=RUN, partial_timeout=2)) as sink, _peak_rss(sink) as peak:
         for _ in range(150):
             conn = socket.create_connection(("127.0.0.1", sink.port))
-            conn.sendall(head + rng.randbytes(rng.randint(1 << 20, 2 << 20)))
+            # Closed over the budget while still sending is what the test wants.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                conn.sendall(head + rng.randbytes(rng.randint(1 << 20, 2 << 20)))
             conns.append(conn)
         _good(sink, 0, 300)
         _wait(lambda: sum(sink.stats().rejections[k] for k in ("budget", "timeout")) >= 150)
@@ -249,3 +253,44 @@ def test_http_malformed_bodies_get_a_400_with_one_line() -> None:
             assert text.count("\n") == 1 and "Traceback" not in text
         _, stats = sink.stop()
     assert (stats.malformed, stats.rejections["http"], stats.records) == (7, 7, 0)
+
+
+def test_a_routers_big_chunks_sent_in_pieces_are_all_counted() -> None:
+    # Fluent Bit's forward output: Forward-mode chunks of ~2 MB ([tag, [[time, record]...],
+    # {chunk, size}]) written 64 KiB at a time; the budget must not take them for an attack.
+    def chunk(first: int, n: int) -> bytes:
+        entries = [[msgpack.ExtType(0, (1_700_000_000).to_bytes(4, "big") + bytes(4)),
+                    {"log": encode(RUN, 0, first + i, 1, 400), "container_id": "c" * 64,
+                     "source": "stdout"}] for i in range(n)]
+        return msgpack.packb(["app-firelens-x", entries, {"chunk": f"c{first}", "size": n}])
+
+    with Sink.start(SinkConfig(run_id=RUN)) as sink:
+        conn = socket.create_connection(("127.0.0.1", sink.port))
+        for first in range(0, 80_000, 4_000):
+            frame = chunk(first, 4_000)
+            for i in range(0, len(frame), 65_536):
+                conn.sendall(frame[i:i + 65_536])
+        _wait(lambda: sink.stats().records >= 80_000)
+        conn.close()
+        ledger, stats = sink.stop()
+    assert (ledger.distinct, stats.records, stats.frames, stats.malformed) == (
+        80_000, 80_000, 20, 0)
+    assert sum(stats.rejections.values()) == 0
+
+
+def test_fluent_bit_entries_with_metadata_are_counted_and_bad_times_still_refused() -> None:
+    # Fluent Bit 2.1+ (5.1.1 here): each entry is [[EventTime, {metadata}], record].
+    good = msgpack.ExtType(0, (1_700_000_000).to_bytes(4, "big") + bytes(4))
+    frames = [msgpack.packb(["fb", [[[good, {}], {"log": encode(RUN, 0, i, 1, 100)}]
+                                    for i in range(first, first + 50)], {"chunk": "c"}])
+              for first in (0, 50)]
+    bad = msgpack.packb(["fb", [[[msgpack.ExtType(0, bytes(7)), {}], {"log": "x"}]]])
+    decoder = fw.Decoder(raw=True)
+    out: list = []
+    assert decoder.records(frames[0] + frames[1], out) == [b"c", b"c"]
+    assert len(out) == 100
+    with pytest.raises(fw.FrameError) as err:
+        fw.Decoder(raw=True).records(bad, [])
+    assert (err.value.kind, str(err.value)) == (
+        "event_time", "event time must be EventTime (ext type 0 of exactly 8 bytes), got ext "
+        "type 0 of 7 bytes")
