@@ -75,6 +75,18 @@ class Driver:
     request_ack: bool = False
     mode: str = "blocking"  # `non-blocking` drops new lines once max_buffer_size is full
     max_buffer_size: str = "1m"  # bytes, only with mode non-blocking
+    # A named configuration (DRIVER_PRESETS): the options the ECS agent sets, see docs/ecs.md.
+    preset: str | None = None
+
+
+# The log-driver options the ECS agent gives a FireLens container (getFirelensLogConfig in
+# amazon-ecs-agent's agent/engine/docker_task_engine.go): fluentd-async from its
+# ECS_ENABLE_FIRELENS_ASYNC switch (default true), no request-ack, the default blocking mode,
+# fluentd-buffer-limit only from the task's log-driver-buffer-limit (Docker's default otherwise).
+DRIVER_PRESETS: dict[str, dict[str, object]] = {
+    "ecs": {"fluentd_async": True, "request_ack": False, "mode": "blocking"},
+    "ecs-async-off": {"fluentd_async": False, "request_ack": False, "mode": "blocking"},
+}
 
 
 @dataclass(frozen=True)

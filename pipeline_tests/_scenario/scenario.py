@@ -17,6 +17,7 @@ from pipeline_tests._scenario.axes import Locate, parse_matrix
 from pipeline_tests._scenario.model import (
     AGGREGATOR_INPUTS,
     DEFAULT_TOPOLOGIES,
+    DRIVER_PRESETS,
     FAULT_TARGETS,
     FAULTS,
     LOG_MODES,
@@ -100,6 +101,7 @@ def build(data: Any, where: Locate) -> Scenario:
     axes, exclude = parse_matrix(data, where)
     sections = {name: _section(cls, data.get(name), where, name)
                 for name, cls in _SECTIONS.items()}
+    sections["driver"] = _with_preset(sections["driver"], where)
     topologies = data.get("topologies", list(DEFAULT_TOPOLOGIES))
     if isinstance(topologies, str):
         topologies = [topologies]
@@ -114,6 +116,25 @@ def build(data: Any, where: Locate) -> Scenario:
     )
     _validate(scenario, where)
     return scenario
+
+
+def _with_preset(driver: Driver, where: Locate) -> Driver:
+    """The driver with its preset's options. A field the preset sets may stay at its default
+    (or already hold the preset's value); any other value contradicts the preset."""
+    if driver.preset is None:
+        return driver
+    options = DRIVER_PRESETS.get(driver.preset)
+    if options is None:
+        raise InputError(f"{where('driver', 'preset')}: unknown driver preset "
+                         f"'{driver.preset}'. Presets: {', '.join(DRIVER_PRESETS)}.")
+    default = Driver()
+    for key, value in options.items():
+        given = getattr(driver, key)
+        if given not in (value, getattr(default, key)):
+            raise InputError(f"{where('driver', key)}: 'driver.{key}: {given}' contradicts "
+                             f"'driver.preset: {driver.preset}', which sets it to {value}. "
+                             "Drop one of the two.")
+    return dataclasses.replace(driver, **options)  # type: ignore[arg-type]
 
 
 def _check_keys(data: Mapping[str, Any], allowed: set[str], where: Locate, *path: str) -> None:

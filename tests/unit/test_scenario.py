@@ -97,3 +97,16 @@ def test_overrides_return_a_new_checked_scenario() -> None:
     assert str(err.value) == ("command line: unknown stop sequence 'slow'. "
                               "Allowed: ecs, all-at-once, kill, router-first, none, pod-delete.")
     assert base.with_overrides(**{"workload.rate": "max"}).workload.rate is None
+
+
+def test_driver_presets_are_what_the_ecs_agent_sets() -> None:
+    on = Scenario().with_overrides({"driver.preset": "ecs"}).driver
+    off = Scenario().with_overrides({"driver.preset": "ecs-async-off"}).driver
+    assert (on.fluentd_async, on.request_ack, on.mode, on.buffer_limit) == (
+        True, False, "blocking", 1_048_576)
+    assert (off.fluentd_async, off.request_ack, off.mode) == (False, False, "blocking")
+    with pytest.raises(InputError) as err:
+        Scenario().with_overrides({"driver.preset": "ecs-async-off", "driver.request_ack": True})
+    assert str(err.value) == ("command line: 'driver.request_ack: True' contradicts "
+                              "'driver.preset: ecs-async-off', which sets it to False. Drop one "
+                              "of the two.")
