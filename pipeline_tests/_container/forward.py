@@ -78,10 +78,6 @@ READ_PIECE = 256 * 1024  # bytes fed at once between two object checks
 BLOCK_BYTES = 64  # what one memory block (a small object) is taken to cost
 
 
-def _no_blocks() -> int:
-    return 0
-
-
 class Decoder:
     """Incremental Forward-protocol decoder for one connection (see the module docstring)."""
 
@@ -113,7 +109,9 @@ class Decoder:
         self._guard: Guard | None = None
         self._call_end = 0  # self._end when the current call began
         self.partial_blocks = 0  # memory blocks the partial frame's objects take (estimated)
-        self._frame_mark = 0  # sys.getallocatedblocks() when the last frame ended
+        # sys.getallocatedblocks() when the call began or the last big frame in it ended (the
+        # count walks the allocator's arenas: too dear to take after every small message)
+        self._frame_mark = 0
 
     @property
     def pending(self) -> int:
@@ -150,6 +148,8 @@ class Decoder:
         big = self._fed - self._end + len(data) > SMALL or self._backlog
         self._guard = (Guard(self.max_objects, self.partial_blocks)
                        if big and self.max_objects is not None else None)
+        if self._guard is not None:
+            self._frame_mark = self._guard.base + self.partial_blocks  # now
 
     def _account(self) -> None:
         """The partial frame's memory blocks: measured when it is big, else 1 per byte. Once a
@@ -160,8 +160,9 @@ class Decoder:
         elif guard is None:
             self.partial_blocks = pending  # small: at most one object a byte
         elif self._end != self._call_end:
-            # Only what was made since the last frame ended: the complete frames' records
-            # (handed out in this call) are not the partial frame's.
+            # What was made since the last big frame ended (or the call began): the complete
+            # frames' records handed out in this call are not the partial frame's, but those of
+            # small frames after the mark are counted with it (at most `step` records).
             self.partial_blocks = max(0, sys.getallocatedblocks() - self._frame_mark)
         else:
             self.partial_blocks = max(0, guard.grown())  # includes what earlier calls carried
@@ -240,7 +241,6 @@ class Decoder:
         tag_type, chunk_key = self._str, self._chunk
         frames, end = 0, self._end
         tell = self._unpacker.tell
-        blocks = sys.getallocatedblocks if self._guard is not None else _no_blocks
         try:
             for msg in self._unpacker:
                 frames += 1
@@ -251,7 +251,7 @@ class Decoder:
                             and (second.__class__ is slice and second.start == 0
                                  and len(second.stop) == 8 or second.__class__ is int)):
                         append(record)
-                        end, self._frame_mark = tell(), blocks()
+                        end = tell()
                         if option:
                             chunk = option.get(chunk_key)
                             if chunk is not None:
@@ -259,10 +259,12 @@ class Decoder:
                         continue
                 if msg is None:
                     frames -= 1
-                    end, self._frame_mark = tell(), blocks()
+                    end = tell()
                     continue
                 option = self._record_other(msg, out)
-                end, self._frame_mark = tell(), blocks()
+                start, end = end, tell()
+                if end - start > SMALL and self._guard is not None:
+                    self._frame_mark = sys.getallocatedblocks()
                 if option is not None:
                     chunk = option.get(chunk_key)
                     if chunk is not None:
