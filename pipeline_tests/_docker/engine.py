@@ -19,12 +19,8 @@ import docker
 import docker.errors
 import requests
 
+from pipeline_tests._docker.engines import LOCAL, Engine
 from pipeline_tests._errors import SetupError
-
-_START_HINT = (
-    "Start it with `./setup.sh` (installs and starts Docker when needed), or "
-    "`sudo systemctl start docker` where systemd runs, or `sudo dockerd &` elsewhere."
-)
 
 
 @dataclass(frozen=True)
@@ -120,9 +116,6 @@ def check_log_opts(opts: Mapping[str, str], engine_version: str) -> None:
         )
 
 
-API_TIMEOUT = 600
-
-
 @contextmanager
 def api_errors() -> Iterator[None]:
     """A Docker API failure outside a trial becomes one SetupError paragraph, not a traceback."""
@@ -133,25 +126,9 @@ def api_errors() -> Iterator[None]:
                          "the daemon's log, then run again.") from None
 
 
-def connect() -> docker.DockerClient:
-    """A client whose daemon has answered a ping."""
-    try:
-        # Stopping a container whose log driver still flushes a backlog can keep a Docker API
-        # call waiting for minutes; the default 60 s would abort a trial that is just slow.
-        client = docker.from_env(timeout=API_TIMEOUT)
-        client.ping()
-    except docker.errors.DockerException as exc:
-        raise SetupError(_connect_error(str(exc))) from None
-    return client
-
-
-def _connect_error(detail: str) -> str:
-    if "Permission denied" in detail or "PermissionError" in detail:
-        return (
-            "Permission denied on the Docker socket. Run as root, or add your user to the "
-            "`docker` group (`sudo usermod -aG docker $USER`, then log in again)."
-        )
-    return f"No Docker daemon answers ({detail}). {_START_HINT}"
+def connect(engine: Engine | None = None) -> docker.DockerClient:
+    """A client of `engine` (default: local) whose daemon has answered a ping."""
+    return (engine or Engine(LOCAL)).connect()
 
 
 def engine_info(client: docker.DockerClient) -> EngineInfo:

@@ -1,0 +1,120 @@
+"""Which Docker engine a trial runs on: `--engine NAME` / `engines:` in a scenario.
+
+A name is `local` (the engine `docker` itself talks to: DOCKER_HOST, else the current context),
+a Docker context (`docker context ls`), or an engine URL (unix://, tcp://, ssh://). A trial
+reaches its engine only through the API and the `docker compose` CLI pointed at it, so the same
+trial runs on this machine, on a remote host, or on another Docker version in a container.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import docker
+import docker.errors
+from docker.context import ContextAPI
+
+from pipeline_tests._errors import InputError, SetupError
+
+LOCAL = "local"
+API_TIMEOUT = 600  # a container whose log driver still flushes can keep a stop call for minutes
+_URL = re.compile(r"^(unix|tcp|ssh|npipe)://")
+_SCHEMES = "unix://, tcp:// or ssh://"
+
+
+@dataclass(frozen=True)
+class Engine:
+    """One engine, by the name the scenario gave it."""
+
+    name: str
+    url: str | None = None  # None: local (docker's own default)
+    context: str | None = None  # the Docker context it was found in, if any
+    tls: Any = None  # the context's TLS settings (docker.tls.TLSConfig), if any
+
+    @property
+    def is_local(self) -> bool:
+        return self.url is None
+
+    def cli_env(self) -> dict[str, str]:
+        """What `docker compose` needs in its environment to reach this engine."""
+        if self.context is not None:
+            return {"DOCKER_CONTEXT": self.context}
+        return {} if self.url is None else {"DOCKER_HOST": self.url}
+
+    def connect(self) -> docker.DockerClient:
+        """A client whose engine has answered a ping; SetupError naming the engine if not."""
+        try:
+            if self.url is None:
+                client = docker.from_env(timeout=API_TIMEOUT)
+            else:
+                client = docker.DockerClient(base_url=self.url, tls=self.tls or False,
+                                             timeout=API_TIMEOUT,
+                                             use_ssh_client=self.url.startswith("ssh://"))
+            client.ping()
+        except docker.errors.DockerException as exc:
+            raise SetupError(self._unreachable(str(exc))) from None
+        return client
+
+    def _unreachable(self, detail: str) -> str:
+        if "Permission denied" in detail or "PermissionError" in detail:
+            return (f"Permission denied on engine {self.name}'s socket. Run as root, or add your "
+                    "user to the `docker` group (`sudo usermod -aG docker $USER`, then log in "
+                    "again).")
+        if self.url is None:
+            return (f"No Docker daemon answers ({detail}). Start it with `./setup.sh` (installs "
+                    "and starts Docker when needed), or `sudo systemctl start docker` where "
+                    "systemd runs, or `sudo dockerd &` elsewhere.")
+        return (f"Engine {self.name} ({self.url}) does not answer ({detail}). Check that its "
+                f"daemon runs and that `docker -H {self.url} info` works from here.")
+
+
+def resolve(name: str) -> Engine:
+    """The engine a name stands for; InputError for a name that is neither a URL nor a context."""
+    name = name.strip()
+    if name in ("", LOCAL):
+        return Engine(LOCAL)
+    if _URL.match(name):
+        return Engine(name, url=name)
+    if "://" in name:
+        raise InputError(f"Engine {name!r} has an unknown scheme; an engine URL starts with "
+                         f"{_SCHEMES}.")
+    try:
+        context = ContextAPI.get_context(name)
+    except docker.errors.DockerException as exc:
+        raise InputError(f"Docker context {name!r} cannot be read ({exc}). Fix it with "
+                         "`docker context inspect`.") from None
+    if context is None:
+        known = ", ".join(c.Name for c in ContextAPI.contexts()) or "none"
+        raise InputError(f"Engine {name!r} is neither `local`, an engine URL ({_SCHEMES}) nor "
+                         f"a Docker context (contexts here: {known}). Create it with `docker "
+                         f"context create {name} --docker host=...`, or give the URL.")
+    tls = context.TLSConfig if getattr(context, "TLSConfig", None) else None
+    return Engine(name, url=str(context.Host), context=name, tls=tls)
+
+
+@dataclass(frozen=True)
+class EngineFacts:
+    """What each trial records of the engine that ran it."""
+
+    name: str
+    version: str
+    api_version: str
+    kernel: str
+    os: str
+    cpus: int
+    cgroup: str  # "v1 cgroupfs", "v2 systemd", ...
+
+    def as_json(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+def facts(engine: Engine, client: docker.DockerClient) -> EngineFacts:
+    info, version = client.info(), client.version()
+    return EngineFacts(
+        name=engine.name, version=str(version.get("Version", "")),
+        api_version=str(version.get("ApiVersion", "")),
+        kernel=str(info.get("KernelVersion", "")), os=str(info.get("OperatingSystem", "")),
+        cpus=int(info.get("NCPU", 0)),
+        cgroup=f"v{info.get('CgroupVersion', '1')} {info.get('CgroupDriver', '')}".strip())
