@@ -206,9 +206,26 @@ step_image() {
     .venv/bin/pipeline-tests build-image
 }
 
+# A second, isolated engine (Debian trixie's docker.io 26.1 in a container) for trials on
+# another Docker version; see scripts/engine-docker26.sh.
+step_docker26() {
+    say "docker26 engine"
+    need_root "starting the docker26 engine"
+    scripts/engine-docker26.sh start
+}
+
+WITH_DOCKER26=0
+for arg in "$@"; do
+    case "$arg" in
+        --with-docker26) WITH_DOCKER26=1 ;;
+        *) die "unknown option $arg (known: --with-docker26)" ;;
+    esac
+done
+
 step_packages
 step_docker
 step_compose
 step_venv
 step_image
+[ "$WITH_DOCKER26" -eq 0 ] || step_docker26
 say "ready"

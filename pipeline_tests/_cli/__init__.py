@@ -194,11 +194,18 @@ def sink_command(listen: str, unix_path: str | None, http_port: int | None, work
 
 
 @cli.command(name="doctor")
-def doctor_command() -> None:
-    """Show the Docker engine, Compose, the log-driver options and the images."""
+@click.option("--engine", "engine_names", multiple=True, metavar="NAME",
+              help="local (default), a Docker context or an engine URL (unix://, tcp://, "
+                   "ssh://); repeat for several. The fixture image is loaded into each engine "
+                   "that lacks it.")
+def doctor_command(engine_names: tuple[str, ...]) -> None:
+    """Show Compose and, per engine, its version, kernel, log-driver options and images."""
     from pipeline_tests._cli.doctor import doctor
 
-    for line in doctor():
+    def progress(text: str) -> None:
+        console.print(f"image: {text}", highlight=False)
+
+    for line in doctor(engine_names or ("local",), progress):
         console.print(line, highlight=False)
 
 

@@ -3,25 +3,61 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+
+import docker
 
 from pipeline_tests import _routers as routers
-from pipeline_tests._docker import engine, images
+from pipeline_tests._docker import engine, engines, image_copy, images
+
+Progress = Callable[[str], None] | None
 
 
-def doctor() -> list[str]:
-    with engine.api_errors():
-        client = engine.connect()
-        info = engine.engine_info(client)
-        lines = [f"docker engine {info.version} (API {info.api_version})",
-                 f"docker compose {engine.check_compose()}",
-                 "fluentd log-driver options: "
-                 + ", ".join(engine.driver_options_supported(info.version)),
-                 f"fixture image: {images.fixture_image(client, build=False)}"]
-        for kind, image, found in routers.describe_kinds(client):
-            lines.append(f"router {kind:<19} {image:<60} "
-                         f"{found or f'absent: docker pull {image}'}")
-    return lines
+def _where(found: engines.Engine) -> str:
+    if found.url is None:
+        return "docker's default (DOCKER_HOST, else the current context)"
+    return found.url if found.context is None else f"{found.url} (context {found.context})"
+
+
+def _fixture_line(client: docker.DockerClient, local: docker.DockerClient | None,
+                  progress: Progress) -> str:
+    if local is None:  # the local engine itself: the image is built there, never copied in
+        return f"fixture image: {images.fixture_image(client, build=False)}"
+    tag, seconds = image_copy.load_fixture_image(client, local, progress)
+    how = "present" if seconds is None else f"loaded from local in {seconds:.1f} s"
+    return f"fixture image: {tag} ({how})"
+
+
+def _engine_lines(found: engines.Engine, client: docker.DockerClient,
+                  local: docker.DockerClient | None, progress: Progress) -> Iterator[str]:
+    seen = engines.facts(found, client)
+    yield f"engine {found.name}: {_where(found)}"
+    yield f"docker engine {seen.version} (API {seen.api_version})"
+    yield f"kernel {seen.kernel}, {seen.cpus} CPUs, cgroup {seen.cgroup}"
+    yield ("fluentd log-driver options: "
+           + ", ".join(engine.driver_options_supported(seen.version)))
+    yield _fixture_line(client, local, progress)
+    for kind, image, present in routers.describe_kinds(client):
+        yield f"router {kind:<19} {image:<60} {present or f'absent: docker pull {image}'}"
+
+
+def doctor(names: Iterable[str] = (engines.LOCAL,), progress: Progress = None) -> Iterator[str]:
+    """Lines about Compose, then about each engine in turn; a SetupError or InputError (one
+    paragraph) at the first engine that cannot be resolved or does not answer."""
+    found = [engines.resolve(name) for name in names] or [engines.resolve(engines.LOCAL)]
+    yield f"docker compose {engine.check_compose()}"
+    local: docker.DockerClient | None = None
+    for number, one in enumerate(found):
+        client = one.connect()
+        if not one.is_local and local is None:
+            local = engine.connect()
+        with engine.api_errors():
+            if number:
+                yield ""
+            yield from _engine_lines(one, client, None if one.is_local else local, progress)
+        client.close()
+    if local is not None:
+        local.close()
 
 
 def build_image(progress: Callable[[str], None]) -> str:

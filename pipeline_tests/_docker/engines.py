@@ -8,8 +8,11 @@ trial runs on this machine, on a remote host, or on another Docker version in a 
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -81,17 +84,47 @@ def resolve(name: str) -> Engine:
         raise InputError(f"Engine {name!r} has an unknown scheme; an engine URL starts with "
                          f"{_SCHEMES}.")
     try:
-        context = ContextAPI.get_context(name)
-    except docker.errors.DockerException as exc:
+        found = _from_context(name)
+    except (docker.errors.DockerException, OSError, ValueError) as exc:
         raise InputError(f"Docker context {name!r} cannot be read ({exc}). Fix it with "
                          "`docker context inspect`.") from None
-    if context is None:
-        known = ", ".join(c.Name for c in ContextAPI.contexts()) or "none"
+    if found is None:
+        known = ", ".join(_context_names()) or "none"
         raise InputError(f"Engine {name!r} is neither `local`, an engine URL ({_SCHEMES}) nor "
                          f"a Docker context (contexts here: {known}). Create it with `docker "
                          f"context create {name} --docker host=...`, or give the URL.")
-    tls = context.TLSConfig if getattr(context, "TLSConfig", None) else None
-    return Engine(name, url=str(context.Host), context=name, tls=tls)
+    return found
+
+
+# docker-py finds contexts next to the config file it finds: without ~/.docker/config.json (the
+# docker CLI creates contexts without it) it looks below the working directory and finds none.
+# Their metadata is read directly then (a context's TLS files need docker-py's own loader).
+
+def _config_dir() -> Path:
+    return Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
+
+
+def _context_metas() -> dict[str, dict[str, Any]]:
+    metas: dict[str, dict[str, Any]] = {}
+    for path in sorted((_config_dir() / "contexts" / "meta").glob("*/meta.json")):
+        meta = json.loads(path.read_text())
+        if isinstance(meta, dict) and isinstance(meta.get("Name"), str):
+            metas[meta["Name"]] = meta
+    return metas
+
+
+def _context_names() -> list[str]:
+    return ["default", *(name for name in _context_metas() if name != "default")]
+
+
+def _from_context(name: str) -> Engine | None:
+    context = ContextAPI.get_context(name)
+    if context is not None:
+        tls = context.TLSConfig if getattr(context, "TLSConfig", None) else None
+        return Engine(name, url=str(context.Host), context=name, tls=tls)
+    meta = _context_metas().get(name)
+    host = ((meta or {}).get("Endpoints") or {}).get("docker", {}).get("Host")
+    return Engine(name, url=str(host), context=name) if host else None
 
 
 @dataclass(frozen=True)
