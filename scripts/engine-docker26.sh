@@ -37,7 +37,7 @@ cleanup() {
     local dir point
     for dir in "${SCRATCH[@]:-}"; do
         [ -n "$dir" ] || continue
-        awk '{ print $2 }' /proc/mounts | grep -E "^$dir(/|$)" | sort -r |
+        { awk '{ print $2 }' /proc/mounts | grep -E "^$dir(/|$)" || true; } | sort -r |
             while read -r point; do umount -l "$point" 2>/dev/null || true; done
         rm -rf -- "$dir"
     done
@@ -108,15 +108,19 @@ run_container() {
         "$tag" "${DOCKERD[@]}" >/dev/null
 }
 
+engine_failed() {
+    printf '%s\n' "--- last lines of $NAME's log:" >&2
+    docker logs --tail 20 "$NAME" 2>&1 | sed 's/^/    /' >&2 || true
+    die "$1 (log above). Fix it, then run $0 start again."
+}
+
 wait_for_engine() {
     local waited=0
     until engine_answers; do
-        if [ "$waited" -ge "$WAIT_SECONDS" ] ||
-            [ "$(docker inspect -f '{{.State.Running}}' "$NAME" 2>/dev/null)" != true ]; then
-            printf '%s\n' "--- last lines of $NAME's log:" >&2
-            docker logs --tail 20 "$NAME" 2>&1 | sed 's/^/    /' >&2 || true
-            die "the engine in $NAME did not answer on $SOCK within $waited s (log above)."
-        fi
+        [ "$(docker inspect -f '{{.State.Running}}' "$NAME" 2>/dev/null)" = true ] ||
+            engine_failed "dockerd in $NAME exited after $waited s"
+        [ "$waited" -lt "$WAIT_SECONDS" ] ||
+            engine_failed "the engine in $NAME did not answer on $SOCK within $WAIT_SECONDS s"
         sleep 1
         waited=$((waited + 1))
     done
