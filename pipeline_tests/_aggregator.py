@@ -7,9 +7,6 @@ sequence. See compose/aggregator-<kind>.yaml.
 from __future__ import annotations
 
 import re
-import shutil
-import tempfile
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,18 +26,14 @@ class AggregatorTier:
     env: dict[str, str]  # the ${PT_AGGREGATOR_*} Compose variables
 
 
-def prepare(scenario: Scenario, trial_dir: Path, sink_port: int,
-            cleanup: ExitStack) -> AggregatorTier:
-    """Ports, config files and Compose variables of the aggregator tier."""
+def prepare(scenario: Scenario, trial_dir: Path, sink_port: int) -> AggregatorTier:
+    """Ports, config files (in <trial>/aggregator/conf and user, copied into its volumes when
+    the trial starts) and Compose variables of the aggregator tier."""
     ports = routers.RouterPorts.free(sink=sink_port)
     state_dir = trial_dir / SERVICE
     state_dir.mkdir(parents=True, exist_ok=True)
-    sock_dir = Path(tempfile.mkdtemp(prefix="pt-sock-"))  # unix socket paths stay short
-    cleanup.callback(shutil.rmtree, sock_dir, ignore_errors=True)
-    sock_dir.chmod(0o755)
     prepared = routers.prepare(scenario.aggregator, state_dir / "conf", ports, SERVICE)
-    env = compose.aggregator_variables(scenario.aggregator, prepared=prepared, ports=ports,
-                                       state_dir=state_dir, sock_dir=sock_dir)
+    env = compose.aggregator_variables(scenario.aggregator, prepared=prepared, ports=ports)
     return AggregatorTier(scenario.aggregator, ports, state_dir, env)
 
 

@@ -14,6 +14,7 @@ import datetime
 import platform
 import secrets
 import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,8 +25,8 @@ from typing import Any
 import docker
 import requests
 
-from pipeline_tests import _routers as routers
-from pipeline_tests._docker import compose, engine, images, task_cgroup
+from pipeline_tests import _run_engines as run_engines
+from pipeline_tests._docker import engine, images
 from pipeline_tests._errors import SetupError, TrialFailed
 from pipeline_tests._events import (
     Event,
@@ -40,6 +41,7 @@ from pipeline_tests._events import (
 from pipeline_tests._results import stored
 from pipeline_tests._results.run_results import RunResults
 from pipeline_tests._results.trial_result import TrialFailure, TrialResult
+from pipeline_tests._run_engines import RunEngine
 from pipeline_tests._scenario import matrix
 from pipeline_tests._scenario.scenario import Scenario, to_dict
 from pipeline_tests._trial import TrialSpec, run_trial, save_result
@@ -69,35 +71,42 @@ def run(scenario: Scenario, out: str | Path = "runs", *, on_event: OnEvent | Non
     on_event: called with each progress event (see pipeline_tests.events).
     pull: `docker pull` a router image that is not present.
     resume: the id of an interrupted run in OUT to continue (same scenario).
+    client: the local engine's client (default: docker's own environment).
+    The scenario's `engines` (default: local) say where trials run; with several, in parallel.
     Raises InputError or SetupError before anything starts; KeyboardInterrupt after the
     results so far were written (and sent as RunFinished).
     """
     emit = on_event or _ignore
     scenario = scenario.with_overrides()  # checks a Scenario built in Python, as YAML is
     cells = matrix.cells_of(scenario)
-    out = Path(out).expanduser().resolve()  # Compose reads a relative bind source as a volume
+    out = Path(out).expanduser().resolve()
     if resume:
         stored.open_run(out, resume)  # a wrong id fails before anything is built
     with engine.api_errors():
-        client = client or engine.connect()
-        image = _check_and_build(client, cells, pull, emit)
-        run_id, run_dir, header = _header(scenario, client, out, resume)
-    return _execute(plan(cells, run_id, run_dir, image), run_dir, header, client, emit)
+        seats = _engines(cells, client, pull, emit)
+        run_id, run_dir, header = _header(scenario, seats, out, resume)
+    return _execute(plan(cells, run_id, run_dir), run_dir, header, seats, emit)
 
 
-def _check_and_build(client: docker.DockerClient, cells: list[matrix.Cell], pull: bool,
-                     emit: OnEvent) -> str:
-    """Refuse what cannot run before anything starts; the fixture image's tag."""
+def _engines(cells: list[matrix.Cell], client: docker.DockerClient | None, pull: bool,
+             emit: OnEvent) -> list[RunEngine]:
+    """Every engine the cells name, checked, with the fixture image (built on the local one)."""
     engine.check_compose()
-    version = engine.engine_info(client).version
-    if any(compose.has_task_limits(cell.scenario) for cell in cells):
-        task_cgroup.check_driver(client.info().get("CgroupDriver", ""))
-    for cell in cells:
-        if compose.app_topology(cell.scenario, cell.scenario.topologies[0]) == "firelens":
-            engine.check_log_opts(compose.driver_opts(cell.scenario), version)
-        routers.ensure_image(client, cell.scenario.router, pull=pull)
-    return images.fixture_image(client, build=True,
-                                progress=lambda text: emit(ImageProgress(text)))
+    local_client, local_image = client, ""
+
+    def local() -> docker.DockerClient:
+        nonlocal local_client
+        local_client = local_client or engine.connect()
+        return local_client
+
+    def image() -> str:
+        nonlocal local_image
+        local_image = local_image or images.fixture_image(
+            local(), build=True, progress=lambda text: emit(ImageProgress(text)))
+        return local_image
+
+    return [run_engines.prepare(name, local, image, cells, pull, emit)
+            for name in run_engines.engine_names(cells)]
 
 
 def new_run_id() -> str:
@@ -105,13 +114,14 @@ def new_run_id() -> str:
     return datetime.datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
 
 
-def plan(cells: list[matrix.Cell], run_id: str, run_dir: Path, image: str) -> list[PlannedTrial]:
+def plan(cells: list[matrix.Cell], run_id: str, run_dir: Path) -> list[PlannedTrial]:
+    """Every trial; its engine and image are set when an engine takes it."""
     planned: list[PlannedTrial] = []
     for cell in cells:
         for trial in range(1, cell.scenario.trials + 1):
             spec = TrialSpec(cell.scenario, cell.scenario.topologies[0], trial,
                              f"pt-{run_id}-{len(planned) + 1}",
-                             run_dir / matrix.trial_dirname(cell, trial), image)
+                             run_dir / matrix.trial_dirname(cell, trial), image="")
             planned.append(PlannedTrial(cell, spec))
     return planned
 
@@ -133,7 +143,7 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _header(scenario: Scenario, client: docker.DockerClient, out: Path,
+def _header(scenario: Scenario, seats: list[RunEngine], out: Path,
             resume: str | None) -> tuple[str, Path, dict[str, Any]]:
     if resume:
         run_dir = stored.open_run(out, resume)
@@ -146,58 +156,82 @@ def _header(scenario: Scenario, client: docker.DockerClient, out: Path,
     header = {"run_id": run_id, "scenario": to_dict(scenario),
               "started": datetime.datetime.now().isoformat(timespec="seconds"),
               "machine": {"host": platform.node(), "kernel": platform.release(),
-                          "docker": engine.engine_info(client).version}}
+                          "docker": seats[0].facts.version},
+              "engines": [seat.facts.as_json() for seat in seats]}
     # Written before the first trial, so even a run interrupted at once can be resumed.
     RunResults(run_id, run_dir, header, ()).write_json()
     return run_id, run_dir, header
 
 
 def _execute(planned: list[PlannedTrial], run_dir: Path, header: dict[str, Any],
-             client: docker.DockerClient, emit: OnEvent) -> RunResults:
+             seats: list[RunEngine], on_event: OnEvent) -> RunResults:
     done = stored.finished_trials(run_dir)
     stored.discard_unfinished(run_dir, [p.spec.directory.name for p in planned])
     trials = [stored.load_result(done[p.spec.directory.name]) for p in planned
               if p.spec.directory.name in done]
     todo = [p for p in planned if p.spec.directory.name not in done]
-    failures: list[TrialFailure] = []
-    results = RunResults(str(header["run_id"]), run_dir, header, tuple(trials))
-    emit(RunStarted(results.run_id, run_dir, len(planned), len(todo),
+    emit = run_engines.SerialEmit(on_event)
+    state = _Progress(RunResults(str(header["run_id"]), run_dir, header, tuple(trials)),
+                      todo, len(todo))
+    emit(RunStarted(state.results.run_id, run_dir, len(planned), len(todo),
                     tuple(dict.fromkeys(p.label for p in planned))))
     try:
         with sigterm_as_interrupt():
-            for index, planned_trial in enumerate(todo, start=1):
-                outcome = _one_trial(planned_trial, index, len(todo), client, emit)
-                if isinstance(outcome, TrialResult):
-                    trials.append(outcome)
-                else:
-                    failures.append(outcome)
-                results = dataclasses.replace(results, trials=tuple(trials),
-                                              failures=tuple(failures))
-                results.write_json()
+            run_engines.run_workers(seats, lambda seat: state.next_trial(seat, emit), emit)
     except KeyboardInterrupt:
-        results = dataclasses.replace(results, interrupted=True)
+        results = dataclasses.replace(state.results, interrupted=True)
         results.write_json()
         emit(RunFinished(results))
         raise
-    emit(RunFinished(results))
-    return results
+    emit(RunFinished(state.results))
+    return state.results
 
 
-def _one_trial(planned: PlannedTrial, index: int, total: int, client: docker.DockerClient,
+class _Progress:
+    """The trials left and the results so far, shared by the engines' workers."""
+
+    def __init__(self, results: RunResults, todo: list[PlannedTrial], total: int) -> None:
+        self.results, self.todo, self.total, self.started = results, list(todo), total, 0
+        self._lock = threading.Lock()
+
+    def next_trial(self, seat: RunEngine, emit: OnEvent) -> bool:
+        """Run the next trial that may run on this engine; False when there is none."""
+        with self._lock:
+            mine = next((p for p in self.todo if seat.engine.name in p.spec.scenario.engines),
+                        None)
+            if mine is None:
+                return False
+            self.todo.remove(mine)
+            self.started += 1
+            index = self.started
+        outcome = _one_trial(mine, seat, index, self.total, emit)
+        with self._lock:
+            results = self.results
+            if isinstance(outcome, TrialResult):
+                results = dataclasses.replace(results, trials=(*results.trials, outcome))
+            else:
+                results = dataclasses.replace(results, failures=(*results.failures, outcome))
+            self.results = results
+            results.write_json()
+        return True
+
+
+def _one_trial(planned: PlannedTrial, seat: RunEngine, index: int, total: int,
                emit: OnEvent) -> TrialResult | TrialFailure:
-    spec, label = planned.spec, planned.label
+    spec = dataclasses.replace(planned.spec, engine=seat.engine, image=seat.image)
+    label = planned.label
     emit(TrialStarted(label, spec.trial, index, total, spec.scenario.stop.after))
     try:
-        result = run_trial(spec, client, label, emit)
+        result = run_trial(spec, seat.client, label, emit)
     except (TrialFailed, SetupError, docker.errors.DockerException,
             requests.exceptions.RequestException) as err:
         failure = TrialFailure(spec.topology, spec.scenario.router.kind,
                                spec.scenario.stop.sequence, spec.trial, _reason(err),
-                               cell=label)
+                               cell=label, engine=seat.engine.name)
         save_result(failure, spec.directory)
         emit(TrialErrored(failure))
         return failure
-    result = dataclasses.replace(result, cell=label)
+    result = dataclasses.replace(result, cell=label, engine=seat.facts.as_json())
     save_result(result, spec.directory)
     emit(TrialFinished(result))
     return result

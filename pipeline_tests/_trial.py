@@ -1,19 +1,21 @@
 """One trial: one run of one (topology, router, stop sequence), from `compose up` to the result.
 
-    sink up -> router up and ready -> app floods -> stop sequence at `stop.after`
-    -> drain window -> sink stops -> ledger(emitted by app, received by sink) -> TrialResult
+    sink up -> configs into the volumes -> router up and ready -> app floods -> stop sequence at
+    `stop.after` -> drain window -> sink stops -> ledger(emitted by app, received by sink)
+    -> TrialResult
 
-Everything the trial creates (containers, the socket dir, sink processes) is removed in a
-`finally`, so Ctrl-C or a failure in the middle leaks nothing; what it measured stays in its
-directory under runs/<run-id>/.
+A trial is self-contained on its engine: every container (the sink included) is a service of
+the trial's Compose project, and its state lives in the project's volumes (_docker/volumes.py).
+The tester drives the engine only through its API and copies what it measures into the trial's
+directory under runs/<run-id>/, so a trial runs the same on this machine and on any other engine.
+Everything the trial creates is removed in a `finally` (`compose down --volumes`), so Ctrl-C or
+a failure in the middle leaks nothing.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import signal
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,19 +30,23 @@ from pipeline_tests import _aggregator
 from pipeline_tests import _routers as routers
 from pipeline_tests._aggregator import AggregatorTier
 from pipeline_tests._container import line
+from pipeline_tests._container.tally import FILENAME as TALLY_FILE
 from pipeline_tests._container.tally import read_tally
 from pipeline_tests._docker import compose, daemon_log, fault, task_cgroup
+from pipeline_tests._docker.engines import Engine
+from pipeline_tests._docker.sink_container import SinkContainer
 from pipeline_tests._docker.stop import Timeline, run_stop
-from pipeline_tests._errors import TrialFailed
+from pipeline_tests._docker.volumes import TrialVolumes, mountpoint
+from pipeline_tests._errors import SetupError, TrialFailed
 from pipeline_tests._events import OnEvent, StopStep
 from pipeline_tests._ledger.ledger import reconcile
 from pipeline_tests._live.probe import TrialProbe
 from pipeline_tests._results.build import build_result
 from pipeline_tests._results.trial_result import TrialFailure, TrialResult
+from pipeline_tests._routers.kind import RouterPorts
 from pipeline_tests._scenario.model import Router
 from pipeline_tests._scenario.scenario import Scenario
 from pipeline_tests._scenario.task_size import task_limits
-from pipeline_tests._sink import Sink, SinkConfig
 
 READY_TIMEOUT = 30.0
 
@@ -53,13 +59,14 @@ class TrialSpec:
     project: str  # Compose project name, unique per trial
     directory: Path  # runs/<run-id>/<cell>-<trial>/
     image: str
+    engine: Engine = Engine("local")
 
 
-def _wait_ready(settings: Router, state_dir: Path, ports: routers.RouterPorts,
+def _wait_ready(settings: Router, volumes: TrialVolumes, volume: str, ports: RouterPorts,
                 container: Any, tier: str = "router") -> None:
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
-        if routers.is_ready(settings, state_dir, ports):
+        if routers.is_ready(settings, volumes.pull(volume, fresh=True), ports):
             return
         container.reload()
         if container.status == "exited":
@@ -71,7 +78,7 @@ def _wait_ready(settings: Router, state_dir: Path, ports: routers.RouterPorts,
                       f"log lines:\n{logs}\nCheck the {tier} settings in the scenario.")
 
 
-def _wait_drained(sink: Sink, drain: float, tick: Callable[[], None],
+def _wait_drained(sink: SinkContainer, drain: float, tick: Callable[[], None],
                   still: float = 1.0) -> None:
     """Until the sink's count stops moving for `still` seconds, at most `drain` seconds."""
     deadline, last, still_since = time.monotonic() + drain, -1, time.monotonic()
@@ -85,35 +92,43 @@ def _wait_drained(sink: Sink, drain: float, tick: Callable[[], None],
         time.sleep(0.1)
 
 
+def _free_port() -> int:
+    return RouterPorts.free(sink=0).router
+
+
+def _polls(scenario: Scenario, ports: RouterPorts, tier: AggregatorTier | None) -> str:
+    """PT_SINK_POLL: the real routers' metrics endpoints the sink container polls."""
+    tiers = [("router", scenario.router, ports)]
+    if tier is not None:
+        tiers.append((_aggregator.SERVICE, tier.settings, tier.ports))
+    polls = [(volume, routers.poll(settings, p), p) for volume, settings, p in tiers]
+    return ";".join(f"{volume}|{poll.url}|{p.router}|{poll.every}"
+                    for volume, poll, p in polls if poll is not None)
+
+
 def run_trial(spec: TrialSpec, client: docker.DockerClient, label: str,
               emit: OnEvent) -> TrialResult:
     """Carry out one trial; TrialFailed (or a Docker error) when it cannot be."""
     for sub in ("app", "router"):
         (spec.directory / sub).mkdir(parents=True, exist_ok=True)
-    cleanup = ExitStack()  # undone in reverse: containers, then the sink, then the socket dir
+    cleanup = ExitStack()  # undone in reverse: the task cgroup after the project's containers
     try:
-        # A unix socket path must stay under 108 bytes, so it lives in a short temp dir.
-        sock_dir = Path(tempfile.mkdtemp(prefix="pt-sock-"))
-        cleanup.callback(shutil.rmtree, sock_dir, ignore_errors=True)
-        sock_dir.chmod(0o755)
-        if spec.topology == "file":
-            _log_dir(spec.directory, cleanup)
-        line_run_id, slow = line.new_run_id(), spec.scenario.sink
-        sink = cleanup.enter_context(Sink.start(SinkConfig(
-            run_id=line_run_id, port=0, ack_delay=slow.ack_delay, read_delay=slow.read_delay)))
-        tier = (_aggregator.prepare(spec.scenario, spec.directory, sink.port, cleanup)
+        line_run_id, sink_port = line.new_run_id(), _free_port()
+        tier = (_aggregator.prepare(spec.scenario, spec.directory, sink_port)
                 if spec.topology == "aggregator" else None)
-        ports = routers.RouterPorts.free(sink=tier.ports.router if tier else sink.port)
+        ports = RouterPorts.free(sink=tier.ports.router if tier else sink_port)
         env = compose.variables(spec.scenario, image=spec.image, line_run_id=line_run_id,
-                                trial_dir=spec.directory, sock_dir=sock_dir, ports=ports)
+                                ports=ports, polls=_polls(spec.scenario, ports, tier))
+        env["PT_SINK_LISTEN_PORT"] = str(sink_port)
         env.update(routers.prepare(spec.scenario.router, spec.directory / "router" / "conf",
                                    ports, spec.topology))
         if compose.has_task_limits(spec.scenario):
             env["PT_TASK_CGROUP"] = _task_cgroup(spec, client, cleanup)
         env.update(tier.env if tier else {})
+        env.update(spec.engine.cli_env())
         project = compose.project_for(spec.project, spec.topology, spec.scenario, env)
         cleanup.callback(compose.down, project)
-        return _run(spec, client, project, ports, sink, line_run_id, label, emit, tier)
+        return _run(spec, client, project, ports, line_run_id, label, emit, tier)
     finally:
         with _shielded():
             cleanup.close()
@@ -121,6 +136,12 @@ def run_trial(spec: TrialSpec, client: docker.DockerClient, label: str,
 
 def _task_cgroup(spec: TrialSpec, client: docker.DockerClient, cleanup: ExitStack) -> str:
     """The task's cgroup (task.size, task.cpus, task.memory), removed after `compose down`."""
+    if not spec.engine.is_local:
+        raise SetupError(f"Task limits (task.size, task.cpus, task.memory) are set up as a "
+                         f"cgroup on this machine, so they need the local engine; engine "
+                         f"{spec.engine.name} is another. Run this scenario on `local`, or drop "
+                         "the task limits (limits.app_cpus and limits.router_cpus work "
+                         "anywhere).")
     task = spec.scenario.task
     limits = task_limits(task.size, task.cpus, task.memory)
     assert not isinstance(limits, str)  # the scenario was checked
@@ -130,25 +151,32 @@ def _task_cgroup(spec: TrialSpec, client: docker.DockerClient, cleanup: ExitStac
 
 
 def _start_aggregator(client: docker.DockerClient, project: compose.Project,
-                      tier: AggregatorTier | None) -> Any:
+                      tier: AggregatorTier | None, volumes: TrialVolumes) -> Any:
     """Topology `aggregator`: the second tier up and ready before the task starts."""
     if tier is None:
         return None
     compose.up(project, _aggregator.SERVICE)
     container = compose.container(client, project, _aggregator.SERVICE)
-    _wait_ready(tier.settings, tier.state_dir, tier.ports, container, "aggregator")
+    _wait_ready(tier.settings, volumes, _aggregator.SERVICE, tier.ports, container, "aggregator")
     return container
 
 
-def _log_dir(trial_dir: Path, cleanup: ExitStack) -> None:
-    """The `file` topology's shared volume: on disk, not in /tmp (a flood at rate max writes
-    gigabytes), and removed with the trial as a task's volume is."""
-    logs = trial_dir / "logs"
-    logs.mkdir(exist_ok=True)
-    cleanup.callback(shutil.rmtree, logs, ignore_errors=True)
-    # There before the router starts, as a running app's log file is: a tail input follows it
-    # from the first line instead of waiting for its next directory scan.
-    (logs / Path(routers.TAIL_PATH).name).touch(0o644)
+def _start_sink(client: docker.DockerClient, project: compose.Project, spec: TrialSpec,
+                line_run_id: str) -> SinkContainer:
+    """The sink up, and the files the routers read put into their volumes through it."""
+    compose.up(project, "sink")
+    volumes = TrialVolumes(compose.container(client, project, "sink"), spec.directory)
+    sink = SinkContainer(volumes.container, volumes, line_run_id)
+    sink.wait_ready()
+    for tier in ("router", _aggregator.SERVICE):
+        for part in ("conf", "user"):
+            if (spec.directory / tier / part).is_dir():
+                volumes.put(f"{tier}-{part}", spec.directory / tier / part)
+    if spec.topology == "file":
+        # There before the router starts, as a running app's log file is: a tail input follows
+        # it from the first line instead of waiting for its next directory scan.
+        volumes.put_bytes("logs", Path(routers.TAIL_PATH).name, b"")
+    return sink
 
 
 def _with_app_log_dir(client: docker.DockerClient, project: compose.Project) -> compose.Project:
@@ -174,15 +202,18 @@ def _shielded() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _flood(spec: TrialSpec, router: Any, flood_started: float, tick: Callable[[], None]) -> None:
+def _flood(spec: TrialSpec, router: Any, flood_started: float, tick: Callable[[], None],
+           volumes: TrialVolumes) -> None:
     """Until the stop is due (time or line count), carrying out the router fault on the way."""
     stop, plan = spec.scenario.stop, fault.FaultPlan(spec.scenario.fault)
     while stop.sequence != "none":
         elapsed = time.monotonic() - flood_started
-        tally = read_tally(spec.directory / "app")
-        if elapsed >= stop.after or (
-                stop.after_lines and tally and tally.emitted_total >= stop.after_lines):
+        if elapsed >= stop.after:
             break
+        if stop.after_lines:
+            tally = read_tally(volumes.pull("app", TALLY_FILE))
+            if tally and tally.emitted_total >= stop.after_lines:
+                break
         plan = fault.step(plan, elapsed, router)
         tick()
         time.sleep(0.05)
@@ -205,14 +236,16 @@ class _Clock:
 
 
 def _run(spec: TrialSpec, client: docker.DockerClient, project: compose.Project,
-         ports: routers.RouterPorts, sink: Sink, line_run_id: str, label: str,
+         ports: RouterPorts, line_run_id: str, label: str,
          emit: OnEvent, tier: AggregatorTier | None) -> TrialResult:
     started = time.monotonic()
+    sink = _start_sink(client, project, spec, line_run_id)
+    volumes = sink.volumes
     if spec.topology == "tail":
         project = _with_app_log_dir(client, project)
-    (spec.directory / "compose.yaml").write_text(compose.render(project))
     clock = _Clock()
-    probe = TrialProbe(spec.directory, sink, spec.scenario.router, ports, label, spec.trial, emit)
+    probe = TrialProbe(spec.directory, sink, spec.scenario.router, ports, label, spec.trial, emit,
+                       pull=volumes.pull)
 
     def tick() -> None:
         probe.tick(clock.phase, clock.elapsed())
@@ -220,14 +253,17 @@ def _run(spec: TrialSpec, client: docker.DockerClient, project: compose.Project,
     def on_step(container: str, action: str) -> None:
         emit(StopStep(label, spec.trial, container, action, clock.elapsed()))
 
-    aggregator = _start_aggregator(client, project, tier)
+    aggregator = _start_aggregator(client, project, tier, volumes)
     router = _up(client, project, "router")
-    _wait_ready(spec.scenario.router, spec.directory / "router", ports, router)
-    driver_log = daemon_log.mark(time.time())
+    _wait_ready(spec.scenario.router, volumes, "router", ports, router)
+    project = _with_sock_dir(client, project)
+    (spec.directory / "compose.yaml").write_text(compose.render(project))
+    driver_log = daemon_log.mark(time.time(), engine=None if spec.engine.is_local
+                                 else spec.engine.name)
     app = _up(client, project, "app")
     clock.enter("flooding")
     _flood(spec, aggregator if spec.scenario.fault.target == "aggregator" else router,
-           clock.flood_started, tick)
+           clock.flood_started, tick, volumes)
     clock.enter("stopping")
     timeline = run_stop(spec.scenario.stop, app, router, tick, on_step)
     clock.enter("draining")
@@ -242,6 +278,15 @@ def _run(spec: TrialSpec, client: docker.DockerClient, project: compose.Project,
                    driver_evidence=evidence)
 
 
+def _with_sock_dir(client: docker.DockerClient, project: compose.Project) -> compose.Project:
+    """FireLens: the log driver runs in the engine and connects to the router's socket by its
+    path on the engine host, which is where the engine keeps the `sock` volume."""
+    if not any(path.name == "firelens.yaml" for path in project.files):
+        return project
+    where = mountpoint(client, project.name, "sock")
+    return replace(project, env={**project.env, "PT_SOCK_DIR": where})
+
+
 def _up(client: docker.DockerClient, project: compose.Project, service: str) -> Any:
     compose.up(project, service)
     return compose.container(client, project, service)
@@ -252,12 +297,15 @@ def _save_logs(project: compose.Project, trial_dir: Path, tier: AggregatorTier |
     if tier is not None:
         compose.save_logs(project, _aggregator.SERVICE, trial_dir / "aggregator.log")
     compose.save_logs(project, "app", trial_dir / "app.log", tail=200)
+    compose.save_logs(project, "sink", trial_dir / "sink.log")
 
 
-def _measure(spec: TrialSpec, sink: Sink, ports: routers.RouterPorts,
+def _measure(spec: TrialSpec, sink: SinkContainer, ports: RouterPorts,
              tier: AggregatorTier | None, line_run_id: str, timeline: Timeline) -> TrialResult:
     """The sink's ledger against the app's tally, and the routers' own counts."""
     ledger, stats = sink.stop()
+    for volume in ("app", "router", *((_aggregator.SERVICE,) if tier else ())):
+        sink.volumes.pull(volume, fresh=True)
     tally = read_tally(spec.directory / "app")
     if tally is None:
         raise TrialFailed(f"The app never started counting (no tally in {spec.directory / 'app'}); "

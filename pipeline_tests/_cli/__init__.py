@@ -86,11 +86,16 @@ def cli() -> None:
                    "until Ctrl-C.")
 @click.option("--port", type=click.IntRange(min=0, max=65535), default=0, show_default=True,
               help="The live view's port on 127.0.0.1; 0 picks a free one.")
+@click.option("--engine", "engine_names", multiple=True, metavar="NAME",
+              help="Where trials run: local (default), a Docker context or an engine URL "
+                   "(unix://, tcp://, ssh://). Repeat for several: trials run in parallel, one "
+                   "per engine at a time, into one run directory.")
 def run_command(scenario_file: Path | None, rate: Any, line_size: int | None,
                 stop_after: float | None, trials: int | None, topology: tuple[str, ...],
                 stop_sequence: str | None, router: str | None, router_image: str | None,
                 router_config: Path | None, max_loss: int | None, out: Path, pull: bool,
-                resume_id: str | None, live: bool, port: int) -> None:
+                resume_id: str | None, live: bool, port: int,
+                engine_names: tuple[str, ...]) -> None:
     """Run SCENARIO_FILE (YAML), or the default FireLens vs direct-TCP comparison."""
     from pipeline_tests import Scenario, load_scenario, run
 
@@ -100,7 +105,7 @@ def run_command(scenario_file: Path | None, rate: Any, line_size: int | None,
         "trials": trials, "topologies": list(topology), "stop.sequence": stop_sequence,
         "router.kind": router, "router.image": router_image,
         "router.config": str(router_config.resolve()) if router_config else None,
-        "max_loss": max_loss})
+        "max_loss": max_loss, "engines": list(engine_names)})
     bars = ProgressBars(console)
     with live_view(live, port, _say) as view:
         try:

@@ -33,7 +33,7 @@ def project_for(name: str, topology: str, scenario: Scenario, env: Mapping[str, 
     if topology == "aggregator":  # the app's own way in, the sidecar, then the second tier
         tiers.append(f"aggregator-{scenario.aggregator.kind}.yaml")
     files = (compose_dir / f"{app_topology(scenario, topology)}.yaml",
-             *(compose_dir / name for name in tiers),
+             *(compose_dir / name for name in tiers), compose_dir / "sink.yaml",
              *variant_files(scenario, topology))
     for path in files:
         if not path.exists():
@@ -75,8 +75,8 @@ def _flag(value: bool) -> str:
     return str(value).lower()
 
 
-def variables(s: Scenario, *, image: str, line_run_id: str, trial_dir: Path, sock_dir: Path,
-              ports: RouterPorts) -> dict[str, str]:
+def variables(s: Scenario, *, image: str, line_run_id: str, ports: RouterPorts,
+              polls: str = "") -> dict[str, str]:
     """The `${PT_*}` variables the Compose files read, from the scenario (strings only)."""
     streams, rate = s.workload.streams, s.workload.rate
     # `none` runs to completion: a line count when one is known, so the count is exact.
@@ -89,9 +89,8 @@ def variables(s: Scenario, *, image: str, line_run_id: str, trial_dir: Path, soc
         # Only `none` lets the app finish by itself; every other sequence stops it.
         "PT_DURATION": str(duration if s.stop.sequence == "none" else 0),
         "PT_COUNT": str(count if s.stop.sequence == "none" else 0),
-        "PT_APP_STATE": str(trial_dir / "app"), "PT_ROUTER_STATE": str(trial_dir / "router"),
-        "PT_SOCK_DIR": str(sock_dir), "PT_LOG_DIR": str(trial_dir / "logs"),
-        "PT_ROUTER_PORT": str(ports.router),
+        "PT_ROUTER_PORT": str(ports.router), "PT_SINK_POLL": polls,
+        "PT_SINK_ACK_DELAY": str(s.sink.ack_delay), "PT_SINK_READ_DELAY": str(s.sink.read_delay),
         "PT_SINK_PORT": str(ports.sink), "PT_METRICS_PORT": str(ports.metrics),
         "PT_FLUENTD_ASYNC": _flag(s.driver.fluentd_async),
         "PT_FLUENTD_BUFFER_LIMIT": str(s.driver.buffer_limit),
@@ -108,14 +107,13 @@ def variables(s: Scenario, *, image: str, line_run_id: str, trial_dir: Path, soc
     return env
 
 
-def aggregator_variables(agg: Aggregator, *, prepared: Mapping[str, str], ports: RouterPorts,
-                         state_dir: Path, sock_dir: Path) -> dict[str, str]:
+def aggregator_variables(agg: Aggregator, *, prepared: Mapping[str, str],
+                         ports: RouterPorts) -> dict[str, str]:
     """The `${PT_AGGREGATOR_*}` variables compose/aggregator-<kind>.yaml reads; `prepared` is
     what the kind's prepare() returned for it (named PT_ROUTER_*: renamed here)."""
     env = {key.replace("PT_ROUTER_", "PT_AGGREGATOR_"): value for key, value in prepared.items()}
     env.update({"PT_AGGREGATOR_PORT": str(ports.router), "PT_AGGREGATOR_SINK_PORT": str(ports.sink),
-                "PT_AGGREGATOR_METRICS_PORT": str(ports.metrics),
-                "PT_AGGREGATOR_STATE": str(state_dir), "PT_AGGREGATOR_SOCK_DIR": str(sock_dir)})
+                "PT_AGGREGATOR_METRICS_PORT": str(ports.metrics)})
     env.update(_router_knobs("PT_AGGREGATOR", agg))
     return env
 
@@ -146,8 +144,10 @@ def _run(project: Project, *args: str, check: bool = True) -> str:
     for path in project.files:
         command += ["-f", str(path)]
     command += list(args)
-    done = subprocess.run(command, env={**os.environ, **project.env}, capture_output=True,
-                          text=True, check=False)
+    env = {**os.environ, **project.env}
+    if "DOCKER_CONTEXT" in project.env:  # the engine is a context: DOCKER_HOST would override it
+        env.pop("DOCKER_HOST", None)
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if check and done.returncode != 0:
         tail = "\n".join(done.stderr.strip().splitlines()[-5:])
         raise SetupError(f"`docker compose {' '.join(args)}` failed for project {project.name}:\n"
@@ -185,12 +185,22 @@ def save_logs(project: Project, service: str, path: Path, tail: int | None = Non
                          check=False))
 
 
+def start(project: Project, service: str) -> None:
+    """Start a service created before (`create`)."""
+    _run(project, "start", service)
+
+
 def down(project: Project) -> None:
     """Remove every container, network and volume of the project; never raises (cleanup path)."""
     _run(project, "down", "--volumes", "--remove-orphans", "--timeout", "0", check=False)
 
 
 def leftovers(client: docker.DockerClient, prefix: str) -> list[str]:
-    """Names of containers whose Compose project starts with `prefix` (for leak checks)."""
-    return [c.name for c in client.containers.list(all=True, filters={"label": "pipeline-tests"})
-            if c.labels.get("com.docker.compose.project", "").startswith(prefix)]
+    """Names of containers and volumes whose Compose project starts with `prefix` (for leak
+    checks)."""
+    found = [(c.name, c.labels) for c in client.containers.list(
+        all=True, filters={"label": "pipeline-tests"})]
+    found += [(v.name, v.attrs.get("Labels") or {}) for v in client.volumes.list(
+        filters={"label": "com.docker.compose.project"})]
+    return [name for name, labels in found
+            if labels.get("com.docker.compose.project", "").startswith(prefix)]

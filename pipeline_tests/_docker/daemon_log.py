@@ -37,7 +37,11 @@ class Mark:
     reason: str = ""  # why source is None
 
 
-def mark(now: float, log_file: Path = DOCKERD_LOG) -> Mark:
+def mark(now: float, log_file: Path = DOCKERD_LOG, engine: str | None = None) -> Mark:
+    """`engine`: the name of an engine other than the local one (its log is not on this disk)."""
+    if engine is not None:
+        return Mark(None, 0, now, f"the trial ran on engine {engine}: its daemon's log is not "
+                                  "readable through the Docker API")
     host = os.environ.get("DOCKER_HOST", "")
     if host and not host.startswith("unix://"):
         return Mark(None, 0, now, f"the engine is remote ({host}): its log is not readable here")

@@ -238,15 +238,22 @@ def base_image(client: docker.DockerClient, progress: Progress = None) -> str:
 
 # --- fixture image ---------------------------------------------------------------------------
 
+# What runs inside containers: the Forward codec and tally (app, builtin router), and the sink
+# with its ledger (fixtures/sink.py, the sink beside the task on the trial's engine).
+IMAGE_PACKAGES = ("_container", "_ledger", "_sink")
+
 def context_files() -> dict[str, Path]:
-    """Context path -> source file: the Dockerfile, every fixture script and the container-side
-    package (pipeline_tests/_container/, copied whole; the image's pipeline_tests/__init__.py is
+    """Context path -> source file: the Dockerfile, every fixture script and the packages that
+    run in containers (IMAGE_PACKAGES, copied whole; the image's pipeline_tests/__init__.py is
     empty, so nothing beyond the standard library and msgpack is imported there)."""
     fixtures = data_dir("fixtures")
     files = {"Dockerfile": fixtures / "Dockerfile"}
     files.update({f"pt/fixtures/{p.name}": p for p in sorted(fixtures.glob("*.py"))})
-    files.update({f"pt/pipeline_tests/_container/{p.name}": p
-                  for p in sorted(container_package().glob("*.py"))})
+    package = container_package().parent
+    for sub in IMAGE_PACKAGES:
+        files.update({f"pt/pipeline_tests/{sub}/{p.name}": p
+                      for p in sorted((package / sub).glob("*.py"))})
+    files["pt/pipeline_tests/_errors.py"] = package / "_errors.py"
     return files
 
 

@@ -9,34 +9,53 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Protocol
 
 from pipeline_tests import _routers as routers
+from pipeline_tests._container.tally import FILENAME as TALLY_FILE
 from pipeline_tests._container.tally import read_tally
 from pipeline_tests._events import OnEvent, SinkSeen, TrialProgress
 from pipeline_tests._live.ranges import MAP_CELLS, received_ranges
 from pipeline_tests._scenario.model import Router
-from pipeline_tests._sink import Sink
 
 PERIOD = 0.2  # seconds between reads of the router's counters and the sink's bitmaps
+
+
+class LiveSink(Protocol):
+    """What the probe asks the sink (an in-process Sink, or the trial's sink container)."""
+
+    def live_records(self) -> int: ...
+
+    def live_seen(self, timeout: float = 0.5) -> dict[int, bytes]: ...
+
+
+class Pull(Protocol):
+    """Copies a volume of the trial (or files in it) into the trial's directory; its path."""
+
+    def __call__(self, volume: str, *names: str, fresh: bool = False) -> Path: ...
+
+
+def _no_pull(volume: str, *names: str, fresh: bool = False) -> Path:
+    raise NotImplementedError("give the probe the trial's pull")
 
 
 class TrialProbe:
     """Call `tick(phase, elapsed)` while a trial runs; it emits the events."""
 
-    def __init__(self, directory: Path, sink: Sink, router: Router, ports: routers.RouterPorts,
-                 label: str, trial: int, emit: OnEvent) -> None:
+    def __init__(self, directory: Path, sink: LiveSink, router: Router,
+                 ports: routers.RouterPorts, label: str, trial: int, emit: OnEvent,
+                 pull: Pull = _no_pull) -> None:
         self.directory, self.sink, self.router, self.ports = directory, sink, router, ports
-        self.label, self.trial, self.emit = label, trial, emit
+        self.label, self.trial, self.emit, self.pull = label, trial, emit, pull
         self._router_counts = routers.RouterCounters(None, None)
         self._last_slow = 0.0
 
     def tick(self, phase: str, elapsed: float) -> None:
-        tally = read_tally(self.directory / "app")
+        tally = read_tally(self.pull("app", TALLY_FILE))
         slow = phase != "starting" and time.monotonic() - self._last_slow >= PERIOD
         if slow:
             self._last_slow = time.monotonic()
-            self._router_counts = routers.counters(self.router, self.directory / "router",
-                                                   self.ports)
+            self._router_counts = routers.counters(self.router, self.pull("router"), self.ports)
         counts = self._router_counts
         self.emit(TrialProgress(self.label, self.trial, phase, elapsed,
                                 tally.emitted_total if tally else 0, self.sink.live_records(),

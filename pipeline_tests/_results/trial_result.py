@@ -53,6 +53,8 @@ class TrialResult:
     # dockerd's evidence of a driver-side drop (source, lines, discarding, events_discarded,
     # reason); the lines themselves are in the trial's driver-evidence.txt
     driver_evidence: Mapping[str, Any] = field(default_factory=dict)
+    # The engine that ran it: name, version, api_version, kernel, os, cpus, cgroup.
+    engine: Mapping[str, Any] = field(default_factory=dict)
     # topology aggregator: the sender's own error lines when a tier received less than the one
     # before it sent (e.g. the sidecar cannot reach or talk to the aggregator)
     tier_errors: tuple[str, ...] = ()
@@ -69,6 +71,7 @@ class TrialResult:
         data["hops"] = dict(self.hops)
         data["hop_unknown"] = dict(self.hop_unknown)
         data["driver_evidence"] = dict(self.driver_evidence)
+        data["engine"] = dict(self.engine)
         data["emitted_by_stream"] = list(self.emitted_by_stream)
         data["stop_seq"] = list(self.stop_seq)
         data["tier_errors"] = list(self.tier_errors)
@@ -102,6 +105,7 @@ class TrialFailure:
     trial: int
     reason: str
     cell: str = ""
+    engine: str = ""  # the name of the engine it ran on
 
     @property
     def label(self) -> str:

@@ -20,13 +20,15 @@ from pipeline_tests._routers.files import TAIL_PATH, presets_dir
 from pipeline_tests._routers.fluent_bit import AWS_FOR_FLUENT_BIT, FLUENT_BIT
 from pipeline_tests._routers.fluentd import FLUENTD
 from pipeline_tests._routers.kind import RouterCounters, RouterKind, RouterPorts
+from pipeline_tests._routers.metrics import Poll
 from pipeline_tests._scenario.model import Router
 
 KINDS: dict[str, RouterKind] = {k.name: k for k in (
     BuiltinRouter(), FLUENT_BIT, AWS_FOR_FLUENT_BIT, FLUENTD)}
 
 __all__ = ["KINDS", "TAIL_PATH", "RouterCounters", "RouterKind", "RouterPorts", "counters",
-           "describe_kinds", "ensure_image", "image_for", "is_ready", "prepare", "presets_dir"]
+           "describe_kinds", "ensure_image", "image_for", "is_ready", "poll", "prepare",
+           "presets_dir"]
 
 
 def image_for(router: Router) -> str:
@@ -41,6 +43,10 @@ def prepare(router: Router, conf_dir: Path, ports: RouterPorts,
 
 def is_ready(router: Router, state_dir: Path, ports: RouterPorts) -> bool:
     return KINDS[router.kind].is_ready(router, state_dir, ports)
+
+
+def poll(router: Router, ports: RouterPorts) -> Poll | None:
+    return KINDS[router.kind].poll(ports)
 
 
 def counters(router: Router, state_dir: Path, ports: RouterPorts) -> RouterCounters:

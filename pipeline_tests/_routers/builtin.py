@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pipeline_tests._routers.files import read_json
 from pipeline_tests._routers.kind import RouterCounters, RouterPorts
+from pipeline_tests._routers.metrics import Poll
 from pipeline_tests._scenario.model import Router
 
 
@@ -19,6 +20,9 @@ class BuiltinRouter:
                 topology: str) -> dict[str, str]:
         conf_dir.mkdir(parents=True, exist_ok=True)
         return {}  # configured through PT_ROUTER_* variables (compose/router-builtin.yaml)
+
+    def poll(self, ports: RouterPorts) -> Poll | None:
+        return None  # it writes its own counters into its volume
 
     def is_ready(self, router: Router, state_dir: Path, ports: RouterPorts) -> bool:
         return bool(read_json(state_dir / "router.json").get("ready"))

@@ -1,10 +1,13 @@
-"""The files a real router reads: the user's own config (mounted read-only, never copied or
-edited) or a shipped preset from fixtures/routers/, and what a tailing topology points it at."""
+"""The files a real router reads: the user's own config (its directory copied as it is, never
+edited, into the trial: <trial>/<tier>/user, then into the router's volume, mounted read-only)
+or a shipped preset from fixtures/routers/, and what a tailing topology points it at."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,13 +32,10 @@ class RouterFiles:
 
     include: str | None  # in-container path of the user's file or preset; None: FireLens only
     tail: Tail
-    user_dir: Path  # mounted at USER_DIR
-    storage: Path  # the router's buffer / position files, on the trial's disk
+    user_dir: Path  # the trial's copy of the user's directory (or the presets'): at USER_DIR
 
-    def compose_env(self, image: str, conf_dir: Path) -> dict[str, str]:
-        return {"PT_ROUTER_IMAGE": image, "PT_ROUTER_CONF": str(conf_dir.resolve()),
-                "PT_ROUTER_USER_DIR": str(self.user_dir.resolve()),
-                "PT_ROUTER_STORAGE": str(self.storage.resolve())}
+    def compose_env(self, image: str) -> dict[str, str]:
+        return {"PT_ROUTER_IMAGE": image}
 
 
 def presets_dir(name: str) -> Path:
@@ -47,11 +47,33 @@ def router_files(router: Router, presets: Mapping[str, str | None], preset_dir: 
                  conf_dir: Path, topology: str) -> RouterFiles:
     conf_dir.mkdir(parents=True, exist_ok=True)
     user_file = _user_file(router)
-    storage = conf_dir.parent / "storage"
-    storage.mkdir(parents=True, exist_ok=True)
+    user_dir = conf_dir.parent / "user"
+    shutil.rmtree(user_dir, ignore_errors=True)
+    _copy_dir(user_file.parent if user_file else presets_dir(preset_dir), user_dir)
     return RouterFiles(
         include=_include_path(router, presets, user_file), tail=TAILS.get(topology, NO_TAIL),
-        user_dir=user_file.parent if user_file else presets_dir(preset_dir), storage=storage)
+        user_dir=user_dir)
+
+
+MAX_FILES, MAX_BYTES = 1000, 64 * 1024 * 1024
+
+
+def _copy_dir(source: Path, target: Path) -> None:
+    """The directory of the router's file, as it is (includes beside it work unchanged); a
+    directory too big to be a config's (a home directory) is refused, not copied."""
+    files = list(itertools.islice(
+        (p for p in source.rglob("*") if p.is_file() and not p.name.startswith(".")
+         and "__pycache__" not in p.parts), MAX_FILES + 1))
+    if len(files) > MAX_FILES or sum(p.stat().st_size for p in files[:MAX_FILES]) > MAX_BYTES:
+        raise InputError(f"The directory of the router's config, {source}, holds more than "
+                         f"{MAX_FILES} files or {MAX_BYTES // 2**20} MiB; it is copied into "
+                         "each trial. Put the config (and what it includes) in a directory "
+                         "of its own.")
+    for path in files:
+        dest = target / path.relative_to(source)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, dest)
+    target.mkdir(parents=True, exist_ok=True)
 
 
 def _user_file(router: Router) -> Path | None:

@@ -12,7 +12,7 @@ from pipeline_tests._routers import fluent_bit_conf as conf
 from pipeline_tests._routers import fluent_bit_counts as counts
 from pipeline_tests._routers.files import USER_DIR, RouterFiles, router_files
 from pipeline_tests._routers.kind import RouterCounters, RouterPorts
-from pipeline_tests._routers.metrics import last_answer, ready_and_polled
+from pipeline_tests._routers.metrics import Poll, last_answer, polled_ready
 from pipeline_tests._scenario.model import Router
 
 OURS = frozenset({conf.UNIX_ALIAS, conf.TCP_ALIAS, conf.TAIL_ALIAS})
@@ -33,11 +33,13 @@ class FluentBitRouter:
         files = router_files(router, self.presets, "fluent-bit", conf_dir, topology)
         (conf_dir / conf.MAIN_FILE).write_text(conf.render(config_for(router, ports, files)))
         _link_siblings(conf_dir, files.user_dir)
-        return files.compose_env(router.image or self.default_image, conf_dir)
+        return files.compose_env(router.image or self.default_image)
+
+    def poll(self, ports: RouterPorts) -> Poll | None:
+        return Poll(f"http://127.0.0.1:{ports.metrics}/api/v2/metrics", POLL_SECONDS)
 
     def is_ready(self, router: Router, state_dir: Path, ports: RouterPorts) -> bool:
-        return ready_and_polled(state_dir, f"http://127.0.0.1:{ports.metrics}/api/v2/metrics",
-                                ports.router, POLL_SECONDS)
+        return polled_ready(state_dir)
 
     def counters(self, router: Router, state_dir: Path, ports: RouterPorts) -> RouterCounters:
         last = counts.parse_snapshot(last_answer(state_dir) or "")

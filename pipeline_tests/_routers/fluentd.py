@@ -10,7 +10,7 @@ from pipeline_tests._routers import fluentd_conf as conf
 from pipeline_tests._routers import fluentd_counts as counts
 from pipeline_tests._routers.files import RouterFiles, router_files
 from pipeline_tests._routers.kind import RouterCounters, RouterPorts
-from pipeline_tests._routers.metrics import last_json, ready_and_polled
+from pipeline_tests._routers.metrics import Poll, last_json, polled_ready
 from pipeline_tests._scenario.model import Router
 
 ROUTER_LOG = "router.log"  # the trial saves it next to the router's state directory
@@ -26,11 +26,13 @@ class FluentdRouter:
                 topology: str) -> dict[str, str]:
         files = router_files(router, self.presets, "fluentd", conf_dir, topology)
         (conf_dir / conf.MAIN_FILE).write_text(conf.render(config_for(router, ports, files)))
-        return files.compose_env(router.image or self.default_image, conf_dir)
+        return files.compose_env(router.image or self.default_image)
+
+    def poll(self, ports: RouterPorts) -> Poll | None:
+        return Poll(f"http://127.0.0.1:{ports.metrics}/api/plugins.json", POLL_SECONDS)
 
     def is_ready(self, router: Router, state_dir: Path, ports: RouterPorts) -> bool:
-        return ready_and_polled(state_dir, f"http://127.0.0.1:{ports.metrics}/api/plugins.json",
-                                ports.router, POLL_SECONDS)
+        return polled_ready(state_dir)
 
     def counters(self, router: Router, state_dir: Path, ports: RouterPorts) -> RouterCounters:
         plugins = last_json(state_dir)

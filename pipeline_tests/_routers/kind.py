@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
+from pipeline_tests._routers.metrics import Poll
 from pipeline_tests._scenario.model import Router
 
 
@@ -95,7 +96,12 @@ class RouterKind(Protocol):
 
     def prepare(self, router: Router, conf_dir: Path, ports: RouterPorts,
                 topology: str) -> dict[str, str]:
-        """Write the router's config files into `conf_dir`; return extra Compose variables."""
+        """Write the router's config files into `conf_dir` and copy the user's files next to it
+        (`conf_dir`/../user); return extra Compose variables."""
+        ...
+
+    def poll(self, ports: RouterPorts) -> Poll | None:
+        """The metrics endpoint the sink container polls for it (None: nothing to poll)."""
         ...
 
     def is_ready(self, router: Router, state_dir: Path, ports: RouterPorts) -> bool:

@@ -20,6 +20,8 @@ from pipeline_tests._scenario.axes import Locate, canonical_axis, same_value
 from pipeline_tests._scenario.scenario import Scenario
 
 TOPOLOGY = "topology"
+ENGINE = "engine"  # a cell per engine: its trials run there (compare Docker versions)
+_LISTS = {TOPOLOGY: "topologies", ENGINE: "engines"}  # axes that set a one-item list
 MAX_DIRNAME = 100  # well under NAME_MAX (255), leaving room for the trial suffix
 
 Where = str | Locate
@@ -84,11 +86,12 @@ def axis_names(base: Scenario) -> list[str]:
     """What a matrix may vary: `topology` and every `section.field` of the scenario."""
     sections = {name: value for name, value in dataclasses.asdict(base).items()
                 if isinstance(value, dict)}
-    return [TOPOLOGY, *(f"{name}.{key}" for name, fields in sections.items() for key in fields)]
+    return [TOPOLOGY, ENGINE,
+            *(f"{name}.{key}" for name, fields in sections.items() for key in fields)]
 
 
 def _overrides(axis: str, value: Any) -> dict[str, Any]:
-    return {"topologies": [value]} if axis == TOPOLOGY else {axis: value}
+    return {_LISTS[axis]: [value]} if axis in _LISTS else {axis: value}
 
 
 def _check_axis(base: Scenario, axis: str, values: Sequence[Any], locate: Locate) -> None:

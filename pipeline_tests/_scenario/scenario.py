@@ -55,6 +55,9 @@ class Scenario:
     task: Task = field(default_factory=Task)
     trials: int = 3
     max_loss: int | None = None  # exit 1 when any cell loses more lines than this
+    # Where trials run: `local`, Docker contexts or engine URLs (pipeline_tests._docker.engines).
+    # With several, trials run in parallel, one per engine at a time.
+    engines: tuple[str, ...] = ("local",)
     # The fault matrix (see matrix.py): axis -> values, and the combinations to leave out.
     matrix: tuple[tuple[str, tuple[Any, ...]], ...] = ()
     exclude: tuple[tuple[tuple[str, Any], ...], ...] = ()
@@ -79,6 +82,7 @@ class Scenario:
 def to_dict(scenario: Scenario) -> dict[str, Any]:
     data = dataclasses.asdict(scenario)
     data["topologies"] = list(scenario.topologies)
+    data["engines"] = list(scenario.engines)
     data["matrix"] = {axis: list(values) for axis, values in scenario.matrix}
     data["exclude"] = [dict(entry) for entry in scenario.exclude]
     return data
@@ -87,7 +91,7 @@ def to_dict(scenario: Scenario) -> dict[str, Any]:
 _SECTIONS = {"workload": Workload, "stop": Stop, "router": Router, "aggregator": Aggregator,
              "driver": Driver, "client": Client, "fault": Fault, "sink": SinkDelays,
              "limits": Limits, "task": Task}
-_TOP = {"name", "topologies", "trials", "max_loss", "matrix", "exclude", *_SECTIONS}
+_TOP = {"name", "topologies", "engines", "trials", "max_loss", "matrix", "exclude", *_SECTIONS}
 
 
 def build(data: Any, where: Locate) -> Scenario:
@@ -105,9 +109,13 @@ def build(data: Any, where: Locate) -> Scenario:
     topologies = data.get("topologies", list(DEFAULT_TOPOLOGIES))
     if isinstance(topologies, str):
         topologies = [topologies]
+    engines = data.get("engines", ["local"])
+    if isinstance(engines, str):
+        engines = [engines]
     scenario = Scenario(
         name=str(data.get("name", "default")),
         topologies=tuple(topologies) if isinstance(topologies, list) else topologies,
+        engines=tuple(engines) if isinstance(engines, list) else engines,
         trials=data.get("trials", 3),
         max_loss=data.get("max_loss"),
         matrix=tuple(axes.items()),
@@ -201,6 +209,11 @@ def _validate_run(s: Scenario, need: Need) -> None:
     for topology in s.topologies:
         need(topology in TOPOLOGIES, ("topologies",),
              f"unknown topology '{topology}'. Allowed: {', '.join(TOPOLOGIES)}.")
+    need(isinstance(s.engines, tuple) and len(s.engines) > 0
+         and all(isinstance(e, str) and e.strip() for e in s.engines)
+         and len(set(s.engines)) == len(s.engines), ("engines",),
+         f"'engines' must be a non-empty list of distinct engine names (`local`, a Docker "
+         f"context, or unix://, tcp://, ssh:// URLs), got {list(s.engines)!r}.")
     need(isinstance(s.trials, int) and s.trials >= 1, ("trials",),
          f"'trials' must be a whole number >= 1, got {s.trials!r}.")
     need(s.max_loss is None or (isinstance(s.max_loss, int) and s.max_loss >= 0), ("max_loss",),

@@ -5,6 +5,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import docker
+import docker.errors
 import pytest
 
 from pipeline_tests._docker import compose, engine, images
@@ -41,6 +42,23 @@ def assert_identities(result: TrialResult) -> None:
     assert result.lost_before_stop + result.lost_after_stop == result.lost
     assert result.duplicates == result.received_total - result.received_distinct
     assert (result.foreign, result.unparsable, result.malformed_frames) == (0, 0, 0)
+
+
+# scripts/engine-docker26.sh (./setup.sh --with-docker26)
+SOCKET = "/run/pt-docker26/docker.sock"
+
+
+@pytest.fixture(scope="session")
+def docker26() -> Iterator[docker.DockerClient]:
+    """The docker26 engine: Docker 26.1 in a container sharing nothing but its API socket."""
+    found = docker.DockerClient(base_url=f"unix://{SOCKET}", timeout=600)
+    try:
+        found.ping()
+    except docker.errors.DockerException as err:
+        pytest.skip(f"the docker26 engine does not answer on {SOCKET} ({err}); start it with "
+                    "`./setup.sh --with-docker26` (or scripts/engine-docker26.sh start)")
+    yield found
+    found.close()
 
 
 TrialRunner = Callable[[str, Scenario], TrialResult]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import docker
@@ -15,7 +14,6 @@ import pytest
 
 from pipeline_tests._docker.images import FIXTURE_REPO
 
-SOCKET = "/run/pt-docker26/docker.sock"
 CLI = Path(sys.executable).parent / "pipeline-tests"
 
 
@@ -32,16 +30,6 @@ def error_line(done: subprocess.CompletedProcess[str]) -> str:
     return line
 
 
-@pytest.fixture(scope="module")
-def docker26() -> Iterator[docker.DockerClient]:
-    found = docker.DockerClient(base_url=f"unix://{SOCKET}", timeout=600)
-    try:
-        found.ping()
-    except docker.errors.DockerException as err:
-        pytest.skip(f"the docker26 engine does not answer on {SOCKET} ({err}); start it with "
-                    "`./setup.sh --with-docker26` (or scripts/engine-docker26.sh start)")
-    yield found
-    found.close()
 
 
 def test_doctor_on_docker26(docker26: docker.DockerClient, image: str) -> None:

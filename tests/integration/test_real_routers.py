@@ -73,8 +73,9 @@ def test_fluent_bit_with_a_users_file_and_filesystem_storage(
     need_image(client, router)
     result = run_one("direct-tcp", scenario("direct-tcp", router))
     assert_delivered_all(result, users_filter=True)
-    # Fluent Bit made its filesystem buffer under the trial's own directory.
-    assert (tmp_path / "trial" / "router" / "storage" / "flb").is_dir()
+    # The trial kept the copy of the user's directory the router read.
+    assert (tmp_path / "trial" / "router" / "user" / "extra.conf").read_text() == (
+        mine / "extra.conf").read_text()
     assert (mine / "fluent-bit.conf").read_text().startswith("[SERVICE]\n    Grace 3\n")
 
 

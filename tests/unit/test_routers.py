@@ -166,10 +166,9 @@ def test_fluent_bit_knobs_render_from_the_scenario(tmp_path: Path) -> None:
                            "    storage.path /pt/storage/flb\n")
     assert text.count("    storage.type filesystem\n") == 2
     assert text.endswith("    Require_ack_response false\n")
-    assert (tmp_path / "storage").is_dir()
 
 
-def test_fluent_bit_user_file_is_referenced_not_copied(tmp_path: Path) -> None:
+def test_fluent_bit_user_file_is_copied_not_edited(tmp_path: Path) -> None:
     user_dir = tmp_path / "mine"
     user_dir.mkdir()
     (user_dir / "fluent-bit.conf").write_text(USER_FLUENT_BIT)
@@ -179,8 +178,12 @@ def test_fluent_bit_user_file_is_referenced_not_copied(tmp_path: Path) -> None:
                           tmp_path / "conf", PORTS)
     text = (tmp_path / "conf" / fluent_bit.MAIN_FILE).read_text()
     assert text == FLUENT_BIT_HEAD + "\n@INCLUDE /pt/user/fluent-bit.conf\n" + FLUENT_BIT_TAIL
-    assert env["PT_ROUTER_USER_DIR"] == str(user_dir.resolve())
+    assert env == {"PT_ROUTER_IMAGE": "fluent/fluent-bit:5.1.1"}
     assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in user_dir.iterdir()} == before
+    # The trial keeps a copy, which goes into the router's volume at /pt/user.
+    copy = tmp_path / "user"
+    assert {p.name: p.read_bytes() for p in copy.iterdir()} == {
+        name: data for name, (data, _) in before.items()}
     # Its relative @INCLUDE resolves beside the main file, where a link points into /pt/user.
     links = {p.name: os.readlink(p) for p in (tmp_path / "conf").iterdir() if p.is_symlink()}
     assert links == {"fluent-bit.conf": "/pt/user/fluent-bit.conf",
@@ -271,10 +274,10 @@ def test_tail_topology_reads_dockers_json_file_logs(tmp_path: Path) -> None:
 
 def test_prepare_returns_the_compose_variables(tmp_path: Path) -> None:
     env = routers.prepare(Router(kind="fluentd", image="my/fluentd:1"), tmp_path / "c", PORTS)
-    assert env == {"PT_ROUTER_IMAGE": "my/fluentd:1",
-                   "PT_ROUTER_CONF": str((tmp_path / "c").resolve()),
-                   "PT_ROUTER_USER_DIR": str(routers.presets_dir("fluentd").resolve()),
-                   "PT_ROUTER_STORAGE": str((tmp_path / "storage").resolve())}
+    assert env == {"PT_ROUTER_IMAGE": "my/fluentd:1"}
+    shipped = routers.presets_dir("fluentd")
+    assert sorted(p.name for p in (tmp_path / "user").iterdir()) == sorted(
+        p.name for p in shipped.iterdir() if p.is_file())
     assert routers.prepare(Router(), tmp_path / "b", PORTS) == {}
 
 

@@ -1,0 +1,83 @@
+"""The sink as a trial sees it: a container of the trial's project (compose/sink.yaml, the code in
+fixtures/sink.py), read through the trial's volumes. The same questions as an in-process Sink
+(records so far, the loss map, the ledger at stop), answered from the files it writes."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import time
+from typing import Any
+
+from pipeline_tests._docker.volumes import TrialVolumes
+from pipeline_tests._errors import TrialFailed
+from pipeline_tests._ledger.ledger import Ledger
+from pipeline_tests._sink import SinkStats
+
+SERVICE = "sink"
+VOLUME = "sink"
+READY_TIMEOUT = 60.0
+STOP_TIMEOUT = 60  # it has stop_timeout (30 s) + a handover (5 s) to collect its workers' ledgers
+
+
+class SinkContainer:
+    def __init__(self, container: Any, volumes: TrialVolumes, run_id: str) -> None:
+        self.container, self.volumes, self.run_id = container, volumes, run_id
+        self._result: tuple[Ledger, SinkStats] | None = None
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            if (self.volumes.pull(VOLUME, "ready.json", fresh=True) / "ready.json").exists():
+                return
+            self.container.reload()
+            if self.container.status == "exited":
+                break
+            time.sleep(0.1)
+        raise TrialFailed(f"The sink did not start within {READY_TIMEOUT:.0f} s (container "
+                          f"status: {self.container.status}). Its last log lines:\n"
+                          f"{self._log_tail()}")
+
+    def _log_tail(self) -> str:
+        return str(self.container.logs(tail=10).decode(errors="replace").strip())
+
+    def _live(self) -> dict[str, Any]:
+        path = self.volumes.pull(VOLUME, "live.json") / "live.json"
+        try:
+            return dict(json.loads(path.read_text()))
+        except (OSError, ValueError):
+            return {}
+
+    def live_records(self) -> int:
+        """Records received so far (as of its last report, at most a few tenths of a second old)."""
+        return int(self._live().get("records", 0))
+
+    def live_seen(self, timeout: float = 0.5) -> dict[int, bytes]:
+        """Each stream's received seqs as a bitmap, as of the sink's last report."""
+        path = self.volumes.pull(VOLUME, "seen.pickle") / "seen.pickle"
+        try:
+            seen = pickle.loads(path.read_bytes())  # noqa: S301 (our own sink wrote it)
+        except (OSError, pickle.UnpicklingError, EOFError):
+            return {}
+        return dict(seen)
+
+    def stop(self) -> tuple[Ledger, SinkStats]:
+        """Stop it (SIGTERM), then read the ledger it wrote. Idempotent."""
+        if self._result is None:
+            self.container.stop(timeout=STOP_TIMEOUT)
+            self._result = self._read_ledger()
+        return self._result
+
+    def _read_ledger(self) -> tuple[Ledger, SinkStats]:
+        path = self.volumes.pull(VOLUME, "ledger.pickle", fresh=True) / "ledger.pickle"
+        try:
+            ledger, stats = pickle.loads(path.read_bytes())  # noqa: S301 (our own sink)
+            return ledger, stats
+        except (OSError, pickle.UnpicklingError, EOFError, ValueError):
+            pass
+        self.container.reload()
+        code = self.container.attrs.get("State", {}).get("ExitCode")
+        note = (f"the sink container wrote no ledger (exit code {code}); its last log lines: "
+                f"{self._log_tail()}")
+        return Ledger(self.run_id), SinkStats(0, 0, 0, 0, 0, 0, ledger_complete=False,
+                                              ledger_note=note)

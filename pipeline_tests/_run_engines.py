@@ -1,0 +1,120 @@
+"""The engines of a run: each connected, checked and given the fixture image before any trial
+starts, then one worker per engine taking the next trial that may run there (a cell's
+`engines`: all of the scenario's, or the one its `engine` matrix value names).
+
+With one engine the trials run in the calling thread, as they always did. With several, each
+engine's worker is a thread; a trial's progress events are serialised through one lock, and
+Ctrl-C stops every worker at its next event (each trial then cleans up after itself).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import docker
+
+from pipeline_tests import _routers as routers
+from pipeline_tests._docker import compose, engine, engines, image_copy, task_cgroup
+from pipeline_tests._docker.engines import Engine, EngineFacts
+from pipeline_tests._errors import SetupError
+from pipeline_tests._events import Event, ImageProgress, OnEvent
+from pipeline_tests._scenario import matrix
+
+
+@dataclass(frozen=True)
+class RunEngine:
+    """An engine as a run uses it: connected, checked, holding the fixture image."""
+
+    engine: Engine
+    client: docker.DockerClient
+    facts: EngineFacts
+    image: str
+
+
+def engine_names(cells: Sequence[matrix.Cell]) -> list[str]:
+    return list(dict.fromkeys(name for cell in cells for name in cell.scenario.engines))
+
+
+def prepare(name: str, local: Callable[[], docker.DockerClient], local_image: Callable[[], str],
+            cells: Sequence[matrix.Cell], pull: bool, emit: OnEvent) -> RunEngine:
+    """Refuse what cannot run on this engine before anything starts; then its fixture image."""
+    found = engines.resolve(name)
+    client = local() if found.is_local else found.connect()
+    facts = engines.facts(found, client)
+    mine = [cell for cell in cells if name in cell.scenario.engines]
+    if any(compose.has_task_limits(cell.scenario) for cell in mine):
+        if not found.is_local:
+            raise SetupError(f"Task limits (task.size, task.cpus, task.memory) are a cgroup made "
+                             f"on this machine, so they need the local engine, but cells with "
+                             f"them may run on engine {name}. Run those cells on `local` (an "
+                             "`engine` matrix axis with an `exclude`), or drop the task limits.")
+        task_cgroup.check_driver(client.info().get("CgroupDriver", ""))
+    for cell in mine:
+        if compose.app_topology(cell.scenario, cell.scenario.topologies[0]) == "firelens":
+            engine.check_log_opts(compose.driver_opts(cell.scenario), facts.version)
+        routers.ensure_image(client, cell.scenario.router, pull=pull)
+    image = local_image() if found.is_local else image_copy.ensure_fixture_image(
+        client, local(), lambda text: emit(ImageProgress(f"{name}: {text}")))
+    return RunEngine(found, client, facts, image)
+
+
+class SerialEmit:
+    """Events from several workers, one at a time; after cancel(), the next event a worker
+    sends raises KeyboardInterrupt in that worker, so its trial cleans up and it stops."""
+
+    def __init__(self, emit: OnEvent) -> None:
+        self._emit, self._lock, self._cancel = emit, threading.Lock(), threading.Event()
+
+    def __call__(self, event: Event) -> None:
+        if self._cancel.is_set() and threading.current_thread() is not threading.main_thread():
+            raise KeyboardInterrupt
+        with self._lock:
+            self._emit(event)
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+
+Work = Callable[[RunEngine], bool]  # runs the next trial for this engine; False: none left
+
+
+def run_workers(seats: Sequence[RunEngine], work: Work, emit: SerialEmit) -> None:
+    """One worker per engine until none has work left. Ctrl-C (in the calling thread) cancels
+    them all and waits for their trials to clean up, then raises KeyboardInterrupt."""
+    if len(seats) == 1:
+        while work(seats[0]):
+            pass
+        return
+    errors: list[BaseException] = []
+
+    def loop(seat: RunEngine) -> None:
+        try:
+            while not emit.cancelled and work(seat):
+                pass
+        except KeyboardInterrupt:
+            pass
+        except BaseException as exc:  # noqa: BLE001 (re-raised in the calling thread)
+            errors.append(exc)
+            emit.cancel()
+
+    threads = [threading.Thread(target=loop, args=(seat,), name=f"pt-engine-{seat.engine.name}")
+               for seat in seats]
+    for thread in threads:
+        thread.start()
+    try:
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(0.2)
+    except KeyboardInterrupt:
+        emit.cancel()
+        for thread in threads:
+            thread.join()
+        raise
+    if errors:
+        raise errors[0]

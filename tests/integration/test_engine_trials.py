@@ -1,0 +1,80 @@
+"""Trials on another engine: the docker26 engine (./setup.sh --with-docker26), which shares
+nothing with the tester but its API socket (its own loopback, its own disk). The default
+comparison runs there with exact counts, and a matrix `engine: [local, docker26]` runs on both
+engines in parallel into one run directory, resumable across engines."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import docker
+import docker.errors
+import pytest
+from conftest import assert_identities  # tests/integration/conftest.py
+
+import pipeline_tests as pt
+from pipeline_tests._docker import compose
+
+DOCKER26 = "docker26"  # the context scripts/engine-docker26.sh creates
+
+
+
+
+def _short(trials: int = 1) -> pt.Scenario:
+    return pt.Scenario().with_overrides({"stop.after": 2, "trials": trials,
+                                         "workload.rate": 5000})
+
+
+def test_default_comparison_on_docker26(docker26: docker.DockerClient, tmp_path: Path) -> None:
+    results = pt.run(_short().with_overrides(engines=[DOCKER26]), tmp_path)
+    assert [t.topology for t in results.trials] == ["firelens", "direct-tcp"]
+    for trial in results.trials:
+        assert_identities(trial)
+        assert trial.engine["name"] == DOCKER26
+        assert trial.engine["version"].startswith("26.1.")
+        # The tester never reads that engine's disk: its daemon log is not evidence here.
+        assert trial.driver_evidence["source"] is None
+    direct = results.trials[1]
+    assert (direct.lost, direct.received_distinct) == (0, direct.emitted)
+    # 5,000 lines/s for about 2 s (the stop is timed from `up`, on a busy machine).
+    assert 8_000 <= direct.emitted <= 15_000
+    assert compose.leftovers(docker26, "pt-") == []
+    assert results.header["engines"][0]["name"] == DOCKER26
+
+
+def test_engine_matrix_runs_on_both_and_resumes(docker26: docker.DockerClient,
+                                                client: docker.DockerClient,
+                                                tmp_path: Path) -> None:
+    scenario = _short(trials=2).with_overrides(
+        {"topologies": ["direct-tcp"], "matrix": {"engine": ["local", DOCKER26]}})
+    results = pt.run(scenario, tmp_path)
+    by_cell = {cell.label: cell for cell in results.cells}
+    cells = ["topology=direct-tcp,engine=docker26", "topology=direct-tcp,engine=local"]
+    assert sorted(by_cell) == cells
+    engines = sorted((t.label, t.engine["name"]) for t in results.trials)
+    assert engines == [(cells[0], DOCKER26)] * 2 + [(cells[1], "local")] * 2
+    for trial in results.trials:
+        assert (trial.lost, trial.received_distinct) == (0, trial.emitted)
+        assert 8_000 <= trial.emitted <= 15_000
+    # Resume: two trials (one per engine) are taken away and run again, on their own engines.
+    run_dir = results.run_dir
+    for trial_dir in sorted(run_dir.glob("*__2")):
+        (trial_dir / "result.json").unlink()
+    again = pt.run(scenario, tmp_path, resume=run_dir.name)
+    assert sorted((t.label, t.engine["name"]) for t in again.trials) == engines
+    stored = json.loads((run_dir / "results.json").read_text())
+    assert [e["name"] for e in stored["engines"]] == ["local", DOCKER26]
+    assert compose.leftovers(docker26, "pt-") == []
+    assert compose.leftovers(client, "pt-") == []
+
+
+def test_task_limits_on_another_engine_are_refused(docker26: docker.DockerClient,
+                                                   tmp_path: Path) -> None:
+    scenario = _short().with_overrides({"engines": [DOCKER26], "task.size": "0.5vcpu-1gb"})
+    with pytest.raises(pt.SetupError) as err:
+        pt.run(scenario, tmp_path)
+    assert str(err.value).startswith(
+        "Task limits (task.size, task.cpus, task.memory) are a cgroup made on this machine, so "
+        "they need the local engine, but cells with them may run on engine docker26.")
+    assert list(tmp_path.iterdir()) == []  # refused before anything started
