@@ -43,10 +43,14 @@ _COMPOSE_PREFIX = re.compile(r"^(?:\x1b\[[0-9;]*[A-Za-z])*[\w.-]+\s+\|\s?")
 SHOWN_ERRORS = 5
 
 
-def sender_errors(sent: int | None, taken: int | None, router_log: Path) -> tuple[str, ...]:
+def sender_errors(sidecar: routers.RouterCounters, taken: int | None,
+                  router_log: Path) -> tuple[str, ...]:
     """The sidecar's last error lines when the aggregator took in fewer lines than the sidecar
-    sent (or counted nothing): the router's own words for why the tiers did not talk."""
-    if taken is not None and taken > 0 and (sent is None or taken >= sent):
+    sent or held (or counted nothing): the router's own words for why the tiers did not talk."""
+    sent, held = sidecar.sent, sidecar.received
+    delivered = sent is None or (taken is not None and taken >= sent
+                                 and (held is None or sent >= held))
+    if taken is not None and taken > 0 and delivered:
         return ()
     try:
         lines = router_log.read_text(errors="replace").splitlines()

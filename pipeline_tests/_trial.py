@@ -328,7 +328,7 @@ def _measure(spec: TrialSpec, sink: SinkContainer, ports: RouterPorts,
         router_counts=router_counts, aggregator_counts=tier_counts,
         malformed=stats.malformed, seconds=0.0)
     errors = (() if tier_counts is None else _aggregator.sender_errors(
-        router_counts.sent, tier_counts.received, spec.directory / "router.log"))
+        router_counts, tier_counts.received, spec.directory / "router.log"))
     return replace(result, hop_unknown=router_counts.unknown, tier_errors=errors)
 
 

@@ -47,13 +47,15 @@ def test_fixture_tag_changes_when_a_fixture_changes(tmp_path: Path) -> None:
     assert first.startswith(f"{FIXTURE_REPO}:")
 
 
-def test_context_holds_the_dockerfile_fixtures_and_the_whole_container_package() -> None:
+def test_context_holds_the_dockerfile_fixtures_and_the_packages_run_in_containers() -> None:
     names = set(context_files())
-    assert {"Dockerfile", "pt/fixtures/app.py", "pt/fixtures/router.py",
+    assert {"Dockerfile", "pt/fixtures/app.py", "pt/fixtures/router.py", "pt/fixtures/sink.py",
             "pt/pipeline_tests/_container/__init__.py", "pt/pipeline_tests/_container/line.py",
-            "pt/pipeline_tests/_container/forward.py"} <= names
-    assert not any(name.startswith("pt/pipeline_tests/_") and "_container" not in name
-                   for name in names)
+            "pt/pipeline_tests/_container/forward.py", "pt/pipeline_tests/_sink/sink.py",
+            "pt/pipeline_tests/_ledger/ledger.py", "pt/pipeline_tests/_errors.py"} <= names
+    # Nothing of the tester's side (Docker, reports, the CLI) goes into the image.
+    packages = {name.split("/")[2] for name in names if name.startswith("pt/pipeline_tests/")}
+    assert packages == {"_container", "_ledger", "_sink", "_errors.py"}
 
 
 @pytest.mark.docker
