@@ -14,6 +14,7 @@ import jinja2
 from matplotlib.figure import Figure
 
 from pipeline_tests._container.tally import NO_STOP
+from pipeline_tests._results.engines import compared, engine_rows
 from pipeline_tests._results.hops import step_text, waterfalls
 from pipeline_tests._results.stats import CellStats, lost_pct, over_max_loss, summarize
 from pipeline_tests._results.trial_result import TrialFailure, TrialResult
@@ -132,7 +133,9 @@ def render_html(header: Mapping[str, Any], results: Sequence[TrialResult],
         cells_svg=cells_svg(cells) if cells else "",
         rate_svg=rate_svg(curves) if curves else "",
         loss_map_svg=loss_map_svg(results) if results else "",
-        map_rows=len(_map_rows(results)), max_map_rows=MAX_MAP_ROWS)
+        map_rows=len(_map_rows(results)), max_map_rows=MAX_MAP_ROWS,
+        engines=engine_rows(header.get("engines", []), results)
+        if compared(header.get("engines", [])) else [])
 
 
 def write_html(path: Path, header: Mapping[str, Any], results: Sequence[TrialResult],

@@ -1,4 +1,4 @@
-"""The terminal report: a table per trial and a table per cell."""
+"""The terminal report: a table per trial, per cell, per hop and (when they differ) per engine."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from pipeline_tests._results.engines import EngineRow, compared, engine_rows
 from pipeline_tests._results.hops import Waterfall, step_text, waterfalls
 from pipeline_tests._results.run_results import RunResults
 from pipeline_tests._results.stats import CellStats, lost_pct, summarize
@@ -71,11 +72,28 @@ def waterfall_table(falls: Sequence[Waterfall]) -> Table:
     return table
 
 
+def engine_table(rows: Sequence[EngineRow]) -> Table:
+    table = Table(title="Engines (each engine's trials summed)", title_justify="left")
+    for name in ("engine", "docker", "kernel", "cpus", "trials", "emitted", "lost", "lost %",
+                 "lines/s mean"):
+        table.add_column(name, justify="left" if name in ("engine", "docker", "kernel")
+                         else "right", no_wrap=True)
+    for row in rows:
+        pct, rate = row.lost_pct, row.rate_mean
+        table.add_row(row.name, row.version, row.kernel, str(row.cpus or "?"), str(row.trials),
+                      f"{row.emitted:,}", f"{row.lost:,}", "-" if pct is None else f"{pct:.2f}",
+                      "-" if rate is None else f"{rate:,.0f}")
+    return table
+
+
 def print_report(console: Console, results: RunResults) -> None:
     if results.trials:
         console.print(trial_table(results.trials))
         console.print(cell_table(summarize(results.trials)))
         console.print(waterfall_table(waterfalls(results.trials)))
+    engines = results.header.get("engines", [])
+    if compared(engines):
+        console.print(engine_table(engine_rows(engines, results.trials)))
     for f in results.failures:
         console.print(f"[red]FAILED[/] {f.label} #{f.trial}: {f.reason}", highlight=False)
 

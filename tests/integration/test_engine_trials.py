@@ -15,6 +15,7 @@ from conftest import assert_identities  # tests/integration/conftest.py
 
 import pipeline_tests as pt
 from pipeline_tests._docker import compose
+from pipeline_tests._report.files import write_reports
 
 DOCKER26 = "docker26"  # the context scripts/engine-docker26.sh creates
 
@@ -65,6 +66,10 @@ def test_engine_matrix_runs_on_both_and_resumes(docker26: docker.DockerClient,
     assert sorted((t.label, t.engine["name"]) for t in again.trials) == engines
     stored = json.loads((run_dir / "results.json").read_text())
     assert [e["name"] for e in stored["engines"]] == ["local", DOCKER26]
+    write_reports(again, None)
+    html = again.report_html.read_text()
+    assert "<h2>Engines</h2>" in html and '<td class="text">docker26</td><td class="text">26.1.' \
+        in html
     assert compose.leftovers(docker26, "pt-") == []
     assert compose.leftovers(client, "pt-") == []
 

@@ -5,6 +5,7 @@ from pathlib import Path
 from rich.console import Console
 
 from pipeline_tests._report.terminal import print_report
+from pipeline_tests._results.engines import compared, engine_rows
 from pipeline_tests._results.run_results import RunResults
 from pipeline_tests._results.stats import over_max_loss, summarize
 from pipeline_tests._results.trial_result import TrialResult, where_lost
@@ -78,3 +79,21 @@ def test_terminal_report_shows_lost_ranges() -> None:
     print_report(console, RunResults("r1", Path("runs/r1"), {}, (BASE, LOSSY)))
     text = console.export_text()
     assert "900-999" in text and "app->router_in" in text and "1/2 (9%-91%)" in text
+
+
+def test_engines_side_by_side_only_when_they_differ_from_local() -> None:
+    local = {"name": "local", "version": "20.10.24", "kernel": "6.1", "cpus": 2}
+    other = {"name": "docker26", "version": "26.1.5", "kernel": "6.1", "cpus": 2}
+    trials = (dataclasses.replace(BASE, engine=local),
+              dataclasses.replace(LOSSY, engine=other, achieved_rate=3000.0))
+    rows = engine_rows([local, other], trials)
+    assert [(r.name, r.trials, r.emitted, r.lost, r.lost_pct, r.rate_mean) for r in rows] == [
+        ("local", 1, 1000, 0, 0.0, 5000.0), ("docker26", 1, 1000, 100, 10.0, 3000.0)]
+    assert engine_rows([{"name": "idle"}], trials)[0].rate_mean is None
+    assert (compared([local]), compared([other]), compared([local, other])) == (
+        False, True, True)
+    console = Console(record=True, width=250)
+    print_report(console, RunResults("r1", Path("runs/r1"), {"engines": [local, other]},
+                                     trials))
+    assert "│ docker26 │ 26.1.5   │ 6.1    │    2 │      1 │   1,000 │  100 │  10.00 │" in (
+        console.export_text())
