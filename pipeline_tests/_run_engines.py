@@ -10,6 +10,7 @@ Ctrl-C stops every worker at its next event (each trial then cleans up after its
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -92,8 +93,9 @@ def run_workers(seats: Sequence[RunEngine], work: Work, emit: SerialEmit) -> Non
             pass
         return
     errors: list[BaseException] = []
+    finished = [threading.Event() for _ in seats]
 
-    def loop(seat: RunEngine) -> None:
+    def loop(seat: RunEngine, done: threading.Event) -> None:
         try:
             while not emit.cancelled and work(seat):
                 pass
@@ -102,19 +104,27 @@ def run_workers(seats: Sequence[RunEngine], work: Work, emit: SerialEmit) -> Non
         except BaseException as exc:  # noqa: BLE001 (re-raised in the calling thread)
             errors.append(exc)
             emit.cancel()
+        finally:
+            done.set()
 
-    threads = [threading.Thread(target=loop, args=(seat,), name=f"pt-engine-{seat.engine.name}")
-               for seat in seats]
+    threads = [threading.Thread(target=loop, args=(seat, done),
+                                name=f"pt-engine-{seat.engine.name}")
+               for seat, done in zip(seats, finished, strict=True)]
     for thread in threads:
         thread.start()
     try:
-        for thread in threads:
-            while thread.is_alive():
-                thread.join(0.2)
+        _wait(finished)
     except KeyboardInterrupt:
         emit.cancel()
-        for thread in threads:
-            thread.join()
+        _wait(finished)  # each worker's trial cleans up at its next event
         raise
     if errors:
         raise errors[0]
+
+
+def _wait(finished: Sequence[threading.Event]) -> None:
+    """Until every worker is done. Not Thread.join(): a Ctrl-C that interrupts a join marks
+    that thread as stopped although it runs on (CPython bpo-45274's fix), and the run would
+    return while its trial still holds containers."""
+    while not all(done.is_set() for done in finished):
+        time.sleep(0.1)

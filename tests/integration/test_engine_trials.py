@@ -6,6 +6,10 @@ engines in parallel into one run directory, resumable across engines."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import docker
@@ -83,3 +87,38 @@ def test_task_limits_on_another_engine_are_refused(docker26: docker.DockerClient
         "Task limits (task.size, task.cpus, task.memory) are a cgroup made on this machine, so "
         "they need the local engine, but cells with them may run on engine docker26.")
     assert list(tmp_path.iterdir()) == []  # refused before anything started
+
+
+CLI = [sys.executable, "-c", "from pipeline_tests._cli import main; main()"]
+
+
+def test_ctrl_c_on_two_engines_removes_everything_on_both(
+        docker26: docker.DockerClient, client: docker.DockerClient, tmp_path: Path) -> None:
+    proc = subprocess.Popen([*CLI, "run", "--engine", "local", "--engine", DOCKER26,
+                             "--trials", "2", "--stop-after", "60", "--rate", "500",
+                             "--topology", "firelens", "--out", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline, both = time.monotonic() + 180, False
+    while time.monotonic() < deadline and not both:
+        both = all(compose.leftovers(engine, "pt-") for engine in (client, docker26))
+        time.sleep(0.2)
+    assert both, "the run never had a trial on each engine"
+    time.sleep(2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 130, out + err
+    assert "interrupted" in out and "Traceback" not in out + err
+    assert compose.leftovers(client, "pt-") == []
+    assert compose.leftovers(docker26, "pt-") == []
+    (run_dir,) = tmp_path.iterdir()
+    assert json.loads((run_dir / "results.json").read_text())["interrupted"] is True
+
+
+def test_an_engine_that_is_no_engine_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    done = subprocess.run([*CLI, "run", "--engine", "nosuch", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stdout.startswith(
+        "error: Engine 'nosuch' is neither `local`, an engine URL (unix://, tcp:// or ssh://) "
+        "nor a Docker context (contexts here: ")
+    assert list(tmp_path.iterdir()) == []
