@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import docker
+import docker.errors
 
 from pipeline_tests import _routers as routers
 from pipeline_tests._docker import compose, engine, engines, image_copy, task_cgroup
@@ -52,13 +53,41 @@ def prepare(name: str, local: Callable[[], docker.DockerClient], local_image: Ca
                              f"them may run on engine {name}. Run those cells on `local` (an "
                              "`engine` matrix axis with an `exclude`), or drop the task limits.")
         task_cgroup.check_driver(client.info().get("CgroupDriver", ""))
+    def progress(text: str) -> None:
+        emit(ImageProgress(f"{name}: {text}"))
+
     for cell in mine:
         if compose.app_topology(cell.scenario, cell.scenario.topologies[0]) == "firelens":
             engine.check_log_opts(compose.driver_opts(cell.scenario), facts.version)
+        if not found.is_local:
+            _copy_router_images(cell, client, local, progress)
         routers.ensure_image(client, cell.scenario.router, pull=pull)
     image = local_image() if found.is_local else image_copy.ensure_fixture_image(
-        client, local(), lambda text: emit(ImageProgress(f"{name}: {text}")))
+        client, local(), progress)
     return RunEngine(found, client, facts, image)
+
+
+def _copy_router_images(cell: matrix.Cell, client: docker.DockerClient,
+                        local: Callable[[], docker.DockerClient],
+                        progress: Callable[[str], None]) -> None:
+    """A router image the engine lacks but this machine has goes over with save/load (an
+    engine need not reach a registry)."""
+    tiers = [cell.scenario.router]
+    if cell.scenario.topologies[0] == "aggregator":
+        tiers.append(cell.scenario.aggregator)
+    for router in tiers:
+        image = routers.image_for(router)
+        if router.kind == "builtin" or _has(client, image) or not _has(local(), image):
+            continue
+        image_copy.copy_image(local(), client, image, progress)
+
+
+def _has(client: docker.DockerClient, image: str) -> bool:
+    try:
+        client.images.get(image)
+    except docker.errors.ImageNotFound:
+        return False
+    return True
 
 
 class SerialEmit:
