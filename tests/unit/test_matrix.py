@@ -188,12 +188,12 @@ def test_label_renders_booleans_like_yaml() -> None:
 def test_unknown_axis_names_the_allowed_ones() -> None:
     message = error({"workload.speed": [1]})
     assert message.startswith("scenario: unknown matrix axis 'workload.speed'. Allowed: "
-                              "topology, workload.rate, workload.line_size, ")
+                              "topology, engine, workload.rate, workload.line_size, ")
     assert message.endswith(".")
     assert "stop.sequence" in message and "driver.fluentd_async" in message
     assert error({"nosuch.key": [1]}).startswith("scenario: unknown matrix axis 'nosuch.key'.")
     assert error({"trials": [1]}).startswith("scenario: unknown matrix axis 'trials'.")
-    assert axis_names(Scenario())[:2] == ["topology", "workload.rate"]
+    assert axis_names(Scenario())[:3] == ["topology", "engine", "workload.rate"]
 
 
 def test_bad_values_surface_the_scenario_error_prefixed_with_the_axis() -> None:
@@ -245,7 +245,20 @@ def test_base_values_are_kept_where_the_matrix_does_not_vary_them() -> None:
 @pytest.mark.parametrize(("name", "cells"), [
     ("flood-kill.yaml", 2), ("incident.yaml", 2), ("node-agent.yaml", 6), ("rate-sweep.yaml", 10),
     ("stop-matrix.yaml", 6), ("tail-sidecar.yaml", 9), ("fargate-sizes.yaml", 24),
-    ("firelens-async.yaml", 4), ("aggregator.yaml", 4)])
+    ("firelens-async.yaml", 4), ("aggregator.yaml", 4), ("engines.yaml", 4)])
 def test_every_shipped_scenario_loads_and_expands(name: str, cells: int) -> None:
     path = Path(__file__).resolve().parents[2] / "scenarios" / name
     assert len(cells_of(load(path))) == cells
+
+
+def test_engine_axis_gives_each_engine_its_cells() -> None:
+    scenario = load(Path(__file__).parents[2] / "scenarios" / "engines.yaml")
+    cells = cells_of(scenario)
+    assert [(c.label, c.scenario.engines) for c in cells] == [
+        ("topology=firelens,engine=local", ("local",)),
+        ("topology=firelens,engine=docker26", ("docker26",)),
+        ("topology=direct-tcp,engine=local", ("local",)),
+        ("topology=direct-tcp,engine=docker26", ("docker26",))]
+    assert [c.dirname for c in cells] == ["firelens__engine-local", "firelens__engine-docker26",
+                                          "direct-tcp__engine-local",
+                                          "direct-tcp__engine-docker26"]
