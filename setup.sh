@@ -212,6 +212,23 @@ step_docker26() {
     say "docker26 engine"
     need_root "starting the docker26 engine"
     scripts/engine-docker26.sh start
+    install_sshd_quietly
+}
+
+# The ssh:// engine test (tests/integration/test_engine_ssh.py) runs its own sshd on 127.0.0.1
+# with its own keys; the package's own service is neither started nor enabled.
+install_sshd_quietly() {
+    [ -x /usr/sbin/sshd ] && return 0
+    command -v apt-get >/dev/null || { say "no apt-get: the ssh:// engine test will skip"; return 0; }
+    local policy=/usr/sbin/policy-rc.d added=0
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && added=1
+    fi
+    apt_install openssh-server
+    [ "$added" -eq 0 ] || rm -f "$policy"
+    if [ -d /run/systemd/system ]; then
+        systemctl disable --now ssh.service ssh.socket >/dev/null 2>&1 || true
+    fi
 }
 
 WITH_DOCKER26=0
