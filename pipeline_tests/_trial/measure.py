@@ -1,0 +1,60 @@
+"""The end of a trial: the sink's ledger against the app's tally, and the routers' own counts,
+into a TrialResult; and the file that marks a trial done (or failed) for resume."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+from pipeline_tests import _aggregator
+from pipeline_tests import _routers as routers
+from pipeline_tests._aggregator import AggregatorTier
+from pipeline_tests._container.tally import read_tally
+from pipeline_tests._docker.sink_container import SinkContainer
+from pipeline_tests._docker.stop import Timeline
+from pipeline_tests._errors import TrialFailed
+from pipeline_tests._ledger.ledger import reconcile
+from pipeline_tests._results.build import build_result
+from pipeline_tests._results.trial_result import TrialFailure, TrialResult
+from pipeline_tests._routers.kind import RouterPorts
+from pipeline_tests._trial.spec import TrialSpec
+
+
+def measure(spec: TrialSpec, sink: SinkContainer, ports: RouterPorts,
+            tier: AggregatorTier | None, line_run_id: str, timeline: Timeline) -> TrialResult:
+    """The sink's ledger against the app's tally, and the routers' own counts."""
+    ledger, stats = sink.stop()
+    for volume in ("app", "router", *((_aggregator.SERVICE,) if tier else ())):
+        sink.volumes.pull(volume, fresh=True)
+    tally = read_tally(spec.directory / "app")
+    if tally is None:
+        raise TrialFailed(f"The app never started counting (no tally in {spec.directory / 'app'}); "
+                          f"see {spec.directory / 'app.log'} for why it failed.")
+    if not stats.ledger_complete:
+        # What the sink counted cannot say which lines were lost: no loss figure at all.
+        raise TrialFailed(f"The sink's ledger is incomplete ({stats.ledger_note}), so this "
+                          f"trial has no loss figure: the app emitted {tally.emitted_total:,} "
+                          f"lines and the complete part of the ledger holds "
+                          f"{ledger.distinct:,}. Run the trial again.")
+    report = reconcile(ledger, tally.emitted, tally.stop_seq)
+    # A router's output delivers to the sink, or to the aggregator tier when there is one.
+    router_counts = routers.counters(spec.scenario.router, spec.directory / "router",
+                                     ports).resolve(None if tier else report.received_distinct)
+    tier_counts = (routers.counters(tier.settings, tier.state_dir, tier.ports)
+                   .resolve(report.received_distinct) if tier is not None else None)
+    result = build_result(
+        topology=spec.topology, router=spec.scenario.router.kind, stop=spec.scenario.stop.sequence,
+        trial=spec.trial, line_run_id=line_run_id, report=report, tally=tally, timeline=timeline,
+        router_counts=router_counts, aggregator_counts=tier_counts,
+        malformed=stats.malformed, seconds=0.0)
+    errors = (() if tier_counts is None else _aggregator.sender_errors(
+        router_counts, tier_counts.received, spec.directory / "router.log"))
+    return replace(result, hop_unknown=router_counts.unknown, tier_errors=errors)
+
+
+def save_result(outcome: TrialResult | TrialFailure, directory: Path) -> None:
+    """result.json marks a finished trial (resume keeps it); failure.json one that failed."""
+    name = "result.json" if isinstance(outcome, TrialResult) else "failure.json"
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / name).write_text(json.dumps(outcome.as_json(), indent=2))

@@ -1,0 +1,116 @@
+"""The services of a trial's Compose project on its engine: the sink first (and the routers'
+config files put into their volumes through it), then the aggregator and the router, each up
+and ready; the paths only the engine knows; the logs kept with the trial."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import docker
+
+from pipeline_tests import _aggregator
+from pipeline_tests import _routers as routers
+from pipeline_tests._aggregator import AggregatorTier
+from pipeline_tests._docker import compose
+from pipeline_tests._docker.sink_container import SinkContainer
+from pipeline_tests._docker.volumes import TrialVolumes, mountpoint
+from pipeline_tests._errors import TrialFailed
+from pipeline_tests._routers.kind import RouterPorts
+from pipeline_tests._scenario.model import Router
+from pipeline_tests._trial.spec import TrialSpec
+
+READY_TIMEOUT = 30.0
+
+
+def wait_ready(settings: Router, volumes: TrialVolumes, volume: str, ports: RouterPorts,
+               container: Any, tier: str = "router") -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if routers.is_ready(settings, volumes.pull(volume, fresh=True), ports):
+            return
+        container.reload()
+        if container.status == "exited":
+            break
+        time.sleep(0.1)
+    logs = container.logs(tail=10).decode(errors="replace").strip()
+    raise TrialFailed(f"The {settings.kind} {tier} did not become ready within "
+                      f"{READY_TIMEOUT:.0f} s (container status: {container.status}). Its last "
+                      f"log lines:\n{logs}\nCheck the {tier} settings in the scenario.")
+
+
+def wait_drained(sink: SinkContainer, drain: float, tick: Callable[[], None],
+                 still: float = 1.0) -> None:
+    """Until the sink's count stops moving for `still` seconds, at most `drain` seconds."""
+    deadline, last, still_since = time.monotonic() + drain, -1, time.monotonic()
+    while time.monotonic() < deadline:
+        count = sink.live_records()
+        if count != last:
+            last, still_since = count, time.monotonic()
+        elif time.monotonic() - still_since >= still:
+            return
+        tick()
+        time.sleep(0.1)
+
+
+def start_aggregator(client: docker.DockerClient, project: compose.Project,
+                     tier: AggregatorTier | None, volumes: TrialVolumes) -> Any:
+    """Topology `aggregator`: the second tier up and ready before the task starts."""
+    if tier is None:
+        return None
+    compose.up(project, _aggregator.SERVICE)
+    container = compose.container(client, project, _aggregator.SERVICE)
+    wait_ready(tier.settings, volumes, _aggregator.SERVICE, tier.ports, container, "aggregator")
+    return container
+
+
+def start_sink(client: docker.DockerClient, project: compose.Project, spec: TrialSpec,
+               line_run_id: str) -> SinkContainer:
+    """The sink up, and the files the routers read put into their volumes through it."""
+    compose.up(project, "sink")
+    volumes = TrialVolumes(compose.container(client, project, "sink"), spec.directory)
+    sink = SinkContainer(volumes.container, volumes, line_run_id)
+    sink.wait_ready()
+    for tier in ("router", _aggregator.SERVICE):
+        for part in ("conf", "user"):
+            if (spec.directory / tier / part).is_dir():
+                volumes.put(f"{tier}-{part}", spec.directory / tier / part)
+    if spec.topology == "file":
+        # There before the router starts, as a running app's log file is: a tail input follows
+        # it from the first line instead of waiting for its next directory scan.
+        volumes.put_bytes("logs", Path(routers.TAIL_PATH).name, b"")
+    return sink
+
+
+def with_app_log_dir(client: docker.DockerClient, project: compose.Project) -> compose.Project:
+    """The `tail` topology: the app container is created first, so the router can mount the
+    directory Docker keeps its json-file log in, as a node agent sees /var/lib/docker."""
+    compose.create(project, "app")
+    app = compose.container(client, project, "app")
+    log_dir = f"{client.info()['DockerRootDir']}/containers/{app.id}"
+    return replace(project, env={**project.env, "PT_APP_LOG_DIR": log_dir})
+
+
+def with_sock_dir(client: docker.DockerClient, project: compose.Project) -> compose.Project:
+    """FireLens: the log driver runs in the engine and connects to the router's socket by its
+    path on the engine host, which is where the engine keeps the `sock` volume."""
+    if not any(path.name == "firelens.yaml" for path in project.files):
+        return project
+    where = mountpoint(client, project.name, "sock")
+    return replace(project, env={**project.env, "PT_SOCK_DIR": where})
+
+
+def up(client: docker.DockerClient, project: compose.Project, service: str) -> Any:
+    compose.up(project, service)
+    return compose.container(client, project, service)
+
+
+def save_logs(project: compose.Project, trial_dir: Path, tier: AggregatorTier | None) -> None:
+    compose.save_logs(project, "router", trial_dir / "router.log")
+    if tier is not None:
+        compose.save_logs(project, _aggregator.SERVICE, trial_dir / "aggregator.log")
+    compose.save_logs(project, "app", trial_dir / "app.log", tail=200)
+    compose.save_logs(project, "sink", trial_dir / "sink.log")

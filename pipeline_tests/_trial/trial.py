@@ -1,0 +1,182 @@
+"""One trial from start to end (the package's __init__ says what a trial is): the Compose
+project and its variables, the flood with its fault, the stop sequence, the drain; services.py
+starts the containers, measure.py turns what they counted into the result."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import replace
+from typing import Any
+
+import docker
+
+from pipeline_tests import _aggregator
+from pipeline_tests import _routers as routers
+from pipeline_tests._aggregator import AggregatorTier
+from pipeline_tests._container import line
+from pipeline_tests._container.tally import FILENAME as TALLY_FILE
+from pipeline_tests._container.tally import read_tally
+from pipeline_tests._docker import compose, daemon_log, fault, task_cgroup
+from pipeline_tests._docker.stop import run_stop
+from pipeline_tests._docker.volumes import TrialVolumes
+from pipeline_tests._errors import SetupError
+from pipeline_tests._events import OnEvent, StopStep
+from pipeline_tests._live.probe import TrialProbe
+from pipeline_tests._results.trial_result import TrialResult
+from pipeline_tests._routers.kind import RouterPorts
+from pipeline_tests._scenario.scenario import Scenario
+from pipeline_tests._scenario.task_size import task_limits
+from pipeline_tests._trial import measure, services
+from pipeline_tests._trial.spec import TrialSpec
+
+
+def _free_port() -> int:
+    return RouterPorts.free(sink=0).router
+
+
+def _polls(scenario: Scenario, ports: RouterPorts, tier: AggregatorTier | None) -> str:
+    """PT_SINK_POLL: the real routers' metrics endpoints the sink container polls."""
+    tiers = [("router", scenario.router, ports)]
+    if tier is not None:
+        tiers.append((_aggregator.SERVICE, tier.settings, tier.ports))
+    polls = [(volume, routers.poll(settings, p), p) for volume, settings, p in tiers]
+    return ";".join(f"{volume}|{poll.url}|{p.router}|{poll.every}"
+                    for volume, poll, p in polls if poll is not None)
+
+
+def run_trial(spec: TrialSpec, client: docker.DockerClient, label: str,
+              emit: OnEvent) -> TrialResult:
+    """Carry out one trial; TrialFailed (or a Docker error) when it cannot be."""
+    for sub in ("app", "router"):
+        (spec.directory / sub).mkdir(parents=True, exist_ok=True)
+    cleanup = ExitStack()  # undone in reverse: the task cgroup after the project's containers
+    try:
+        line_run_id, sink_port = line.new_run_id(), _free_port()
+        tier = (_aggregator.prepare(spec.scenario, spec.directory, sink_port)
+                if spec.topology == "aggregator" else None)
+        ports = RouterPorts.free(sink=tier.ports.router if tier else sink_port)
+        env = compose.variables(spec.scenario, image=spec.image, line_run_id=line_run_id,
+                                ports=ports, polls=_polls(spec.scenario, ports, tier))
+        env["PT_SINK_LISTEN_PORT"] = str(sink_port)
+        env.update(routers.prepare(spec.scenario.router, spec.directory / "router" / "conf",
+                                   ports, spec.topology))
+        if compose.has_task_limits(spec.scenario):
+            env["PT_TASK_CGROUP"] = _task_cgroup(spec, client, cleanup)
+        env.update(tier.env if tier else {})
+        env.update(spec.engine.cli_env())
+        project = compose.project_for(spec.project, spec.topology, spec.scenario, env)
+        cleanup.callback(compose.down, project)
+        return _run(spec, client, project, ports, line_run_id, label, emit, tier)
+    finally:
+        with _shielded():
+            cleanup.close()
+
+
+def _task_cgroup(spec: TrialSpec, client: docker.DockerClient, cleanup: ExitStack) -> str:
+    """The task's cgroup (task.size, task.cpus, task.memory), removed after `compose down`."""
+    if not spec.engine.is_local:
+        raise SetupError(f"Task limits (task.size, task.cpus, task.memory) are set up as a "
+                         f"cgroup on this machine, so they need the local engine; engine "
+                         f"{spec.engine.name} is another. Run this scenario on `local`, or drop "
+                         "the task limits (limits.app_cpus and limits.router_cpus work "
+                         "anywhere).")
+    task = spec.scenario.task
+    limits = task_limits(task.size, task.cpus, task.memory)
+    assert not isinstance(limits, str)  # the scenario was checked
+    cgroup = task_cgroup.create(spec.project, *limits, client.info().get("CgroupDriver", ""))
+    cleanup.callback(task_cgroup.remove, cgroup)
+    return cgroup.parent
+
+
+@contextmanager
+def _shielded() -> Iterator[None]:
+    """A second Ctrl-C must not cut the cleanup short and leak containers. (Only the main
+    thread receives signals: a run in a worker thread, e.g. run_async, has nothing to shield.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _flood(spec: TrialSpec, router: Any, flood_started: float, tick: Callable[[], None],
+           volumes: TrialVolumes) -> None:
+    """Until the stop is due (time or line count), carrying out the router fault on the way."""
+    stop, plan = spec.scenario.stop, fault.FaultPlan(spec.scenario.fault)
+    while stop.sequence != "none":
+        elapsed = time.monotonic() - flood_started
+        if elapsed >= stop.after:
+            break
+        if stop.after_lines:
+            tally = read_tally(volumes.pull("app", TALLY_FILE))
+            if tally and tally.emitted_total >= stop.after_lines:
+                break
+        plan = fault.step(plan, elapsed, router)
+        tick()
+        time.sleep(0.05)
+    fault.undo(plan, router)
+
+
+class _Clock:
+    """The trial's phase, and when its flood started: what every progress event reports."""
+
+    def __init__(self) -> None:
+        self.phase, self.flood_started = "starting", time.monotonic()
+
+    def enter(self, phase: str) -> None:
+        self.phase = phase
+        if phase == "flooding":
+            self.flood_started = time.monotonic()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.flood_started
+
+
+def _run(spec: TrialSpec, client: docker.DockerClient, project: compose.Project,
+         ports: RouterPorts, line_run_id: str, label: str,
+         emit: OnEvent, tier: AggregatorTier | None) -> TrialResult:
+    started = time.monotonic()
+    sink = services.start_sink(client, project, spec, line_run_id)
+    volumes = sink.volumes
+    if spec.topology == "tail":
+        project = services.with_app_log_dir(client, project)
+    clock = _Clock()
+    probe = TrialProbe(spec.directory, sink, spec.scenario.router, ports, label, spec.trial, emit,
+                       pull=volumes.pull)
+
+    def tick() -> None:
+        probe.tick(clock.phase, clock.elapsed())
+
+    def on_step(container: str, action: str) -> None:
+        emit(StopStep(label, spec.trial, container, action, clock.elapsed()))
+
+    aggregator = services.start_aggregator(client, project, tier, volumes)
+    router = services.up(client, project, "router")
+    services.wait_ready(spec.scenario.router, volumes, "router", ports, router)
+    project = services.with_sock_dir(client, project)
+    (spec.directory / "compose.yaml").write_text(compose.render(project))
+    driver_log = daemon_log.mark(time.time(), engine=None if spec.engine.is_local
+                                 else spec.engine.name)
+    app = services.up(client, project, "app")
+    clock.enter("flooding")
+    _flood(spec, aggregator if spec.scenario.fault.target == "aggregator" else router,
+           clock.flood_started, tick, volumes)
+    clock.enter("stopping")
+    timeline = run_stop(spec.scenario.stop, app, router, tick, on_step)
+    clock.enter("draining")
+    # A second tier flushes on its own interval: the sink may rest that long between flushes.
+    services.wait_drained(sink, spec.scenario.stop.drain, tick,
+                  1.0 + (tier.settings.flush_interval if tier is not None else 0.0))
+    evidence = daemon_log.collect(driver_log, time.time(), app.id, spec.directory,
+                                  spec.topology == "firelens")
+    services.save_logs(project, spec.directory, tier)
+    result = measure.measure(spec, sink, ports, tier, line_run_id, timeline)
+    return replace(result, seconds=round(time.monotonic() - started, 1),
+                   driver_evidence=evidence)
