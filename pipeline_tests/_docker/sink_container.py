@@ -5,13 +5,15 @@ fixtures/sink.py), read through the trial's volumes. The same questions as an in
 from __future__ import annotations
 
 import json
-import pickle
 import time
 from typing import Any
+
+import msgpack
 
 from pipeline_tests._docker.volumes import TrialVolumes
 from pipeline_tests._errors import TrialFailed
 from pipeline_tests._ledger.ledger import Ledger
+from pipeline_tests._ledger.wire import ledger_from
 from pipeline_tests._sink import SinkStats
 
 SERVICE = "sink"
@@ -54,12 +56,12 @@ class SinkContainer:
 
     def live_seen(self, timeout: float = 0.5) -> dict[int, bytes]:
         """Each stream's received seqs as a bitmap, as of the sink's last report."""
-        path = self.volumes.pull(VOLUME, "seen.pickle") / "seen.pickle"
+        path = self.volumes.pull(VOLUME, "seen.msgpack") / "seen.msgpack"
         try:
-            seen = pickle.loads(path.read_bytes())  # noqa: S301 (our own sink wrote it)
-        except (OSError, pickle.UnpicklingError, EOFError):
+            seen = msgpack.unpackb(path.read_bytes(), strict_map_key=False)
+            return {int(stream): bytes(bits) for stream, bits in seen.items()}
+        except (OSError, ValueError, TypeError, AttributeError, msgpack.UnpackException):
             return {}
-        return dict(seen)
 
     def stop(self) -> tuple[Ledger, SinkStats]:
         """Stop it (SIGTERM), then read the ledger it wrote. Idempotent."""
@@ -69,11 +71,11 @@ class SinkContainer:
         return self._result
 
     def _read_ledger(self) -> tuple[Ledger, SinkStats]:
-        path = self.volumes.pull(VOLUME, "ledger.pickle", fresh=True) / "ledger.pickle"
+        path = self.volumes.pull(VOLUME, "ledger.msgpack", fresh=True) / "ledger.msgpack"
         try:
-            ledger, stats = pickle.loads(path.read_bytes())  # noqa: S301 (our own sink)
-            return ledger, stats
-        except (OSError, pickle.UnpicklingError, EOFError, ValueError):
+            written = msgpack.unpackb(path.read_bytes(), raw=False)
+            return ledger_from(written["ledger"]), SinkStats(**written["stats"])
+        except (OSError, ValueError, TypeError, KeyError, msgpack.UnpackException):
             pass
         self.container.reload()
         code = self.container.attrs.get("State", {}).get("ExitCode")

@@ -7,6 +7,7 @@ import pickle
 import random
 from dataclasses import dataclass, field
 
+import msgpack
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,6 +16,7 @@ from pipeline_tests._container import line
 from pipeline_tests._container.tally import NO_STOP
 from pipeline_tests._ledger import latency
 from pipeline_tests._ledger.ledger import MAX_BITMAP_SEQ, Ledger, LedgerReport, LostRange, reconcile
+from pipeline_tests._ledger.wire import ledger_bytes, ledger_from
 
 RUN = "0badcafe"
 OTHER = "feedf00d"
@@ -130,6 +132,33 @@ def test_pickled_ledger_keeps_counting() -> None:
     report = reconcile(copy, [3], [NO_STOP])
     assert (report.received_total, report.received_distinct, report.duplicates) == (4, 3, 1)
     assert (report.reordered, report.lost) == (1, 0)
+
+
+def test_ledger_bytes_round_trip_keeps_every_figure() -> None:
+    ledger = Ledger(RUN)
+    far = MAX_BITMAP_SEQ + 5
+    ledger.add_many([ours(0, seq, emit_ns=seq) for seq in (0, 2, 2, 1)], 10_000_000)
+    ledger.add_many([ours(3, 7), ours(3, far), ours(0, 4, run=OTHER), b"junk"], 5)
+    copy = ledger_from(ledger_bytes(ledger))
+    for report in (reconcile(ledger, [5, 0, 0, 9], [NO_STOP] * 4),
+                   reconcile(copy, [5, 0, 0, 9], [NO_STOP] * 4)):
+        assert (report.received_total, report.received_distinct, report.duplicates,
+                report.reordered, report.lost) == (5, 4, 1, 1, 10)
+    assert (copy.foreign, copy.unparsable, copy.streams[3].far) == (1, 1, {far})
+    assert (copy.latency_ms(0.5), copy.latency_ms(0.99)) == (
+        ledger.latency_ms(0.5), ledger.latency_ms(0.99))
+    copy.add_many([ours(0, 3)], 0)  # and it keeps counting
+    assert reconcile(copy, [5], [NO_STOP]).received_distinct == 4
+
+
+@pytest.mark.parametrize("data", [b"", b"\x93\x01\x02", msgpack.packb({"run_id": "x"}),
+                                  msgpack.packb({"run_id": None, "received_total": 0,
+                                                 "foreign": 0, "unparsable": 0,
+                                                 "reordered": 0, "streams": {},
+                                                 "latency": b"\x00" * 8})])
+def test_bytes_that_are_no_ledger_are_refused(data: bytes) -> None:
+    with pytest.raises(ValueError, match="^not a ledger: "):
+        ledger_from(data)
 
 
 def test_many_ids_few_ranges() -> None:
