@@ -90,8 +90,8 @@ class TrialVolumes:
                 # A directory arrives as <name>/...; a single file as <name>.
                 parts = Path(member.name).parts
                 rel = Path(*parts[1:]) if not single and len(parts) > 1 else Path(parts[-1])
-                if not single and len(parts) == 1:
-                    continue
+                if (not single and len(parts) == 1) or ".." in parts or member.name[:1] == "/":
+                    continue  # the volume's own directory, or a path that leaves it
                 _extract_member(tar, member, target / rel)
 
 
