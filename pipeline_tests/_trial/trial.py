@@ -94,16 +94,20 @@ def _task_cgroup(spec: TrialSpec, client: docker.DockerClient, cleanup: ExitStac
 
 @contextmanager
 def _shielded() -> Iterator[None]:
-    """A second Ctrl-C must not cut the cleanup short and leak containers. (Only the main
-    thread receives signals: a run in a worker thread, e.g. run_async, has nothing to shield.)"""
+    """A Ctrl-C must not cut the cleanup short and leak containers: one that comes during it
+    is held and raised once the cleanup is done, so the run still stops. (Only the main thread
+    receives signals: a run in a worker thread, e.g. run_async, has nothing to shield.)"""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    held: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+    if held and previous is not signal.SIG_IGN:
+        raise KeyboardInterrupt
 
 
 def _flood(spec: TrialSpec, router: Any, flood_started: float, tick: Callable[[], None],

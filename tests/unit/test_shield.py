@@ -1,0 +1,28 @@
+"""A Ctrl-C during a trial's cleanup: the cleanup finishes, then the run stops."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from pipeline_tests._trial.trial import _shielded
+
+
+def test_ctrl_c_during_cleanup_is_raised_after_it() -> None:
+    finished = []
+    with pytest.raises(KeyboardInterrupt):
+        with _shielded():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # the signal arrives here, and is held
+            finished.append("cleanup")
+    assert finished == ["cleanup"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_quiet_cleanup_raises_nothing() -> None:
+    with _shielded():
+        pass
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
