@@ -13,11 +13,10 @@ from pipeline_tests._trial.trial import _shielded
 
 def test_ctrl_c_during_cleanup_is_raised_after_it() -> None:
     finished = []
-    with pytest.raises(KeyboardInterrupt):
-        with _shielded():
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(0.05)  # the signal arrives here, and is held
-            finished.append("cleanup")
+    with pytest.raises(KeyboardInterrupt), _shielded():
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)  # the signal arrives here, and is held
+        finished.append("cleanup")
     assert finished == ["cleanup"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
