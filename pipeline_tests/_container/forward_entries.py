@@ -65,12 +65,15 @@ def _invalid(exc: Exception) -> FrameError:
     return FrameError(f"invalid Forward message: {type(exc).__name__}: {text}", kind)
 
 
-def unpacker(max_buffer: int, raw: bool = False, max_len: int | None = None) -> msgpack.Unpacker:
+def unpacker(max_buffer: int, raw: bool = False, max_len: int | None = None,
+             read_size: int = 0) -> msgpack.Unpacker:
     # surrogateescape: old clients send PackedForward entries as a msgpack str of binary data.
     # ext values arrive as slice(code, data): a C constructor, unlike msgpack.ExtType's.
+    # read_size: the buffer it starts with (0: 1 MiB, or max_buffer when smaller); it grows.
     limits = {} if max_len is None else {"max_array_len": max_len, "max_map_len": max_len}
     return msgpack.Unpacker(raw=raw, ext_hook=slice, unicode_errors="surrogateescape",
-                            strict_map_key=False, max_buffer_size=max_buffer, **limits)
+                            strict_map_key=False, max_buffer_size=max_buffer,
+                            read_size=min(read_size, max_buffer), **limits)
 
 
 def bad_time(value: Any) -> FrameError:
@@ -173,7 +176,8 @@ def unpack_entries(data: bytes, compressed: bool, raw: bool, max_bytes: int,
                    max_entries: int | None, guard: Guard | None) -> list[Any]:
     """The entries of a PackedForward blob (gzip members when `compressed`), inflated and unpacked
     a piece at a time: at most `max_bytes` inflated, `max_entries` entries, guard's objects."""
-    unpack = unpacker(max_bytes + PIECE, raw, max_entries)
+    # The buffer holds a piece and the partial entry before it: no 1 MiB one per frame.
+    unpack = unpacker(max_bytes + PIECE, raw, max_entries, 2 * PIECE)
     size, checked = 0, 0
     entries: list[Any] = []
     for piece in (_inflate(data, max_bytes) if compressed else _slices(data)):
