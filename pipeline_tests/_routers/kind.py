@@ -25,10 +25,11 @@ class RouterPorts:
     @classmethod
     def free(cls, sink: int) -> RouterPorts:
         """Free loopback ports for a router's input and metrics; it sends to `sink`."""
-        return cls(router=_free_port(), sink=sink, metrics=_free_port())
+        return cls(router=free_port(), sink=sink, metrics=free_port())
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A free port on this machine's loopback (on another engine's, most likely free too)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])

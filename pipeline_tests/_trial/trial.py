@@ -27,15 +27,11 @@ from pipeline_tests._errors import SetupError
 from pipeline_tests._events import OnEvent, StopStep
 from pipeline_tests._live.probe import TrialProbe
 from pipeline_tests._results.trial_result import TrialResult
-from pipeline_tests._routers.kind import RouterPorts
+from pipeline_tests._routers.kind import RouterPorts, free_port
 from pipeline_tests._scenario.scenario import Scenario
 from pipeline_tests._scenario.task_size import task_limits
 from pipeline_tests._trial import measure, services
 from pipeline_tests._trial.spec import TrialSpec
-
-
-def _free_port() -> int:
-    return RouterPorts.free(sink=0).router
 
 
 def _polls(scenario: Scenario, ports: RouterPorts, tier: AggregatorTier | None) -> str:
@@ -55,7 +51,7 @@ def run_trial(spec: TrialSpec, client: docker.DockerClient, label: str,
         (spec.directory / sub).mkdir(parents=True, exist_ok=True)
     cleanup = ExitStack()  # undone in reverse: the task cgroup after the project's containers
     try:
-        line_run_id, sink_port = line.new_run_id(), _free_port()
+        line_run_id, sink_port = line.new_run_id(), free_port()
         tier = (_aggregator.prepare(spec.scenario, spec.directory, sink_port)
                 if spec.topology == "aggregator" else None)
         ports = RouterPorts.free(sink=tier.ports.router if tier else sink_port)
