@@ -79,6 +79,6 @@ def run(scenario: Scenario, out: str | Path = "runs", *, on_event: OnEvent | Non
         pull: bool = False, resume: str | None = None,
         client: docker.DockerClient | None = None) -> RunResults:
     """Run every trial of `scenario` into OUT/<run-id>/; see pipeline_tests._run.run."""
-    from pipeline_tests._run import run as _run
+    from pipeline_tests._run.run import run as _run
 
     return _run(scenario, out, on_event=on_event, pull=pull, resume=resume, client=client)

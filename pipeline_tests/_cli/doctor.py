@@ -8,12 +8,12 @@ from collections.abc import Callable, Iterable, Iterator
 import docker
 
 from pipeline_tests import _routers as routers
-from pipeline_tests._docker import engine, engines, image_copy, images
+from pipeline_tests._docker import compose, engine, image_copy, images, log_opts
 
 Progress = Callable[[str], None] | None
 
 
-def _where(found: engines.Engine) -> str:
+def _where(found: engine.Engine) -> str:
     if found.url is None:
         return "docker's default (DOCKER_HOST, else the current context)"
     return found.url if found.context is None else f"{found.url} (context {found.context})"
@@ -28,24 +28,24 @@ def _fixture_line(client: docker.DockerClient, local: docker.DockerClient | None
     return f"fixture image: {tag} ({how})"
 
 
-def _engine_lines(found: engines.Engine, client: docker.DockerClient,
+def _engine_lines(found: engine.Engine, client: docker.DockerClient,
                   local: docker.DockerClient | None, progress: Progress) -> Iterator[str]:
-    seen = engines.facts(found, client)
+    seen = engine.facts(found, client)
     yield f"engine {found.name}: {_where(found)}"
     yield f"docker engine {seen.version} (API {seen.api_version})"
     yield f"kernel {seen.kernel}, {seen.cpus} CPUs, cgroup {seen.cgroup}"
     yield ("fluentd log-driver options: "
-           + ", ".join(engine.driver_options_supported(seen.version)))
+           + ", ".join(log_opts.driver_options_supported(seen.version)))
     yield _fixture_line(client, local, progress)
     for kind, image, present in routers.describe_kinds(client):
         yield f"router {kind:<19} {image:<60} {present or f'absent: docker pull {image}'}"
 
 
-def doctor(names: Iterable[str] = (engines.LOCAL,), progress: Progress = None) -> Iterator[str]:
+def doctor(names: Iterable[str] = (engine.LOCAL,), progress: Progress = None) -> Iterator[str]:
     """Lines about Compose, then about each engine in turn; a SetupError or InputError (one
     paragraph) at the first engine that cannot be resolved or does not answer."""
-    found = [engines.resolve(name) for name in names] or [engines.resolve(engines.LOCAL)]
-    yield f"docker compose {engine.check_compose()}"
+    found = [engine.resolve(name) for name in names] or [engine.resolve(engine.LOCAL)]
+    yield f"docker compose {compose.check_compose()}"
     local: docker.DockerClient | None = None
     for number, one in enumerate(found):
         client = one.connect()

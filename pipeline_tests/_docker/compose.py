@@ -1,5 +1,5 @@
-"""The Compose edge: the topologies are plain files in compose/; this module only sets their
-variables and drives `docker compose` (up one service, find its container, logs, down)."""
+"""The Compose edge: drives `docker compose` for a project (its files and variables, made by
+_trial/compose_env.py): up one service, find its container, logs, down."""
 
 from __future__ import annotations
 
@@ -12,11 +12,8 @@ from pathlib import Path
 import docker
 from docker.models.containers import Container
 
-from pipeline_tests._errors import InstallError, SetupError, TrialFailed
-from pipeline_tests._resources import data_dir
-from pipeline_tests._routers import RouterPorts
-from pipeline_tests._scenario.model import Aggregator, Router
-from pipeline_tests._scenario.scenario import Scenario
+from pipeline_tests._docker import log_opts
+from pipeline_tests._errors import SetupError, TrialFailed
 
 
 @dataclass(frozen=True)
@@ -24,119 +21,6 @@ class Project:
     name: str
     files: tuple[Path, ...]
     env: Mapping[str, str]
-
-
-def project_for(name: str, topology: str, scenario: Scenario, env: Mapping[str, str]) -> Project:
-    router = scenario.router.kind
-    compose_dir = data_dir("compose")
-    tiers = [f"router-{router}.yaml"]
-    if topology == "aggregator":  # the app's own way in, the sidecar, then the second tier
-        tiers.append(f"aggregator-{scenario.aggregator.kind}.yaml")
-    files = (compose_dir / f"{app_topology(scenario, topology)}.yaml",
-             *(compose_dir / name for name in tiers), compose_dir / "sink.yaml",
-             *variant_files(scenario, topology))
-    for path in files:
-        if not path.exists():
-            raise InstallError(f"Compose file {path} is missing. Topology '{topology}' with "
-                               f"router '{router}' needs it; reinstall pipeline-tests "
-                               "(`pip install --force-reinstall pipeline-tests`).")
-    return Project(name, files, dict(env))
-
-
-_LIMITS = ("nofile", "memory", "cpus")
-
-
-def app_topology(scenario: Scenario, topology: str) -> str:
-    """How the app's lines leave it: the topology itself, or for `aggregator` its input."""
-    return scenario.aggregator.input if topology == "aggregator" else topology
-
-
-def variant_files(scenario: Scenario, topology: str) -> tuple[Path, ...]:
-    """The extra `-f` files a scenario needs beyond its topology and router."""
-    variants = data_dir("compose") / "variants"
-    names = []
-    if app_topology(scenario, topology) == "firelens" and scenario.driver.mode == "non-blocking":
-        names.append("driver-non-blocking")
-    limits = scenario.limits
-    for service in ("app", "router"):
-        names += [f"{service}-{knob}" for knob in _LIMITS
-                  if getattr(limits, f"{service}_{knob}") is not None]
-    if has_task_limits(scenario):
-        names.append("task-cgroup")
-    return tuple(variants / f"{name}.yaml" for name in names)
-
-
-def has_task_limits(scenario: Scenario) -> bool:
-    task = scenario.task
-    return (task.size, task.cpus, task.memory) != (None, None, None)
-
-
-def _flag(value: bool) -> str:
-    return str(value).lower()
-
-
-def variables(s: Scenario, *, image: str, line_run_id: str, ports: RouterPorts,
-              polls: str = "") -> dict[str, str]:
-    """The `${PT_*}` variables the Compose files read, from the scenario (strings only)."""
-    streams, rate = s.workload.streams, s.workload.rate
-    # `none` runs to completion: a line count when one is known, so the count is exact.
-    count = -(-s.stop.after_lines // streams) if s.stop.after_lines else (
-        round(rate * s.stop.after / streams) if rate else 0)
-    duration = 0 if count else s.stop.after
-    env = {
-        "PT_IMAGE": image, "PT_RUN_ID": line_run_id, "PT_RATE": str(s.workload.rate or "max"),
-        "PT_LINE_SIZE": str(s.workload.line_size), "PT_STREAMS": str(s.workload.streams),
-        # Only `none` lets the app finish by itself; every other sequence stops it.
-        "PT_DURATION": str(duration if s.stop.sequence == "none" else 0),
-        "PT_COUNT": str(count if s.stop.sequence == "none" else 0),
-        "PT_ROUTER_PORT": str(ports.router), "PT_SINK_POLL": polls,
-        "PT_SINK_ACK_DELAY": str(s.sink.ack_delay), "PT_SINK_READ_DELAY": str(s.sink.read_delay),
-        "PT_SINK_PORT": str(ports.sink), "PT_METRICS_PORT": str(ports.metrics),
-        "PT_FLUENTD_ASYNC": _flag(s.driver.fluentd_async),
-        "PT_FLUENTD_BUFFER_LIMIT": str(s.driver.buffer_limit),
-        "PT_FLUENTD_REQUEST_ACK": _flag(s.driver.request_ack),
-        "PT_MAX_BUFFER_SIZE": s.driver.max_buffer_size, "PT_SENDER": s.client.sender,
-        "PT_BUFMAX": str(s.client.bufmax), "PT_QUEUE_CIRCULAR": _flag(s.client.queue_circular),
-    }
-    env.update(_router_knobs("PT", s.router))
-    for service in ("app", "router"):
-        for knob in _LIMITS:
-            value = getattr(s.limits, f"{service}_{knob}")
-            if value is not None:
-                env[f"PT_{service.upper()}_{knob.upper()}"] = str(value)
-    return env
-
-
-def aggregator_variables(agg: Aggregator, *, prepared: Mapping[str, str],
-                         ports: RouterPorts) -> dict[str, str]:
-    """The `${PT_AGGREGATOR_*}` variables compose/aggregator-<kind>.yaml reads; `prepared` is
-    what the kind's prepare() returned for it (named PT_ROUTER_*: renamed here)."""
-    env = {key.replace("PT_ROUTER_", "PT_AGGREGATOR_"): value for key, value in prepared.items()}
-    env.update({"PT_AGGREGATOR_PORT": str(ports.router), "PT_AGGREGATOR_SINK_PORT": str(ports.sink),
-                "PT_AGGREGATOR_METRICS_PORT": str(ports.metrics)})
-    env.update(_router_knobs("PT_AGGREGATOR", agg))
-    return env
-
-
-def _router_knobs(prefix: str, router: Router) -> dict[str, str]:
-    """The builtin router's settings, as compose/router-builtin.yaml passes them on."""
-    return {f"{prefix}_FLUSH_INTERVAL": str(router.flush_interval),
-            f"{prefix}_FLUSH_AT_SHUTDOWN": _flag(router.flush_at_shutdown),
-            f"{prefix}_GRACE": str(router.grace),
-            f"{prefix}_REQUIRE_ACK": _flag(router.require_ack),
-            f"{prefix}_BUFFER_LIMIT": str(router.buffer_limit),
-            f"{prefix}_PAUSE_ON_STOP": _flag(router.pause_on_stop)}
-
-
-def driver_opts(s: Scenario) -> dict[str, str]:
-    """The log-driver options compose/firelens.yaml (and its variants) will set."""
-    opts = {"fluentd-address": "unix:///", "fluentd-async": _flag(s.driver.fluentd_async),
-            "fluentd-buffer-limit": str(s.driver.buffer_limit),
-            "fluentd-request-ack": _flag(s.driver.request_ack),
-            "fluentd-sub-second-precision": "true", "tag": "app"}
-    if s.driver.mode == "non-blocking":
-        opts.update({"mode": "non-blocking", "max-buffer-size": s.driver.max_buffer_size})
-    return opts
 
 
 def _run(project: Project, *args: str, check: bool = True) -> str:
@@ -185,11 +69,6 @@ def save_logs(project: Project, service: str, path: Path, tail: int | None = Non
                          check=False))
 
 
-def start(project: Project, service: str) -> None:
-    """Start a service created before (`create`)."""
-    _run(project, "start", service)
-
-
 def down(project: Project) -> None:
     """Remove every container, network and volume of the project; never raises (cleanup path)."""
     _run(project, "down", "--volumes", "--remove-orphans", "--timeout", "0", check=False)
@@ -204,3 +83,29 @@ def leftovers(client: docker.DockerClient, prefix: str) -> list[str]:
         filters={"label": "com.docker.compose.project"})]
     return [name for name, labels in found
             if labels.get("com.docker.compose.project", "").startswith(prefix)]
+
+
+def compose_version() -> str | None:
+    """The `docker compose` plugin's version (`2.26.1-4`), or None when there is none."""
+    try:
+        proc = subprocess.run(
+            ["docker", "compose", "version", "--short"],
+            capture_output=True, text=True, timeout=30, check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    out = proc.stdout.strip()
+    return out.removeprefix("v") if proc.returncode == 0 and out else None
+
+
+def check_compose() -> str:
+    """The Compose version; SetupError unless `docker compose` is v2 or newer."""
+    version = compose_version()
+    parsed = log_opts.parse_version(version) if version else None
+    if parsed is None or parsed[0] < 2:
+        found = f"found {version}" if version else "`docker compose` is missing"
+        raise SetupError(
+            f"pipeline-tests needs Docker Compose v2 (`docker compose`); {found}. Run "
+            "`./setup.sh` to install it (the old Python `docker-compose` 1.x does not do)."
+        )
+    return version or ""

@@ -1,119 +1,159 @@
-"""The Docker edge: connect to the daemon, read its version, check Compose v2, and know which
-`fluentd` log-driver options a given Docker Engine accepts.
+"""Which Docker engine a trial runs on: `--engine NAME` / `engines:` in a scenario.
 
-Option history was read from moby's sources (daemon/logger/fluentd/fluentd.go `ValidateLogOpt`
-and daemon/logger/factory.go `builtInLogOpts`) at each release tag. A daemon refuses an option
-it does not know only when the container starts, with a terse message; checking up front lets
-us name the option, the release that introduced it and the daemon's own version.
+A name is `local` (the engine `docker` itself talks to: DOCKER_HOST, else the current context),
+a Docker context (`docker context ls`), or an engine URL (unix://, tcp://, ssh://). A trial
+reaches its engine only through the API and the `docker compose` CLI pointed at it, so the same
+trial runs on this machine, on a remote host, or on another Docker version in a container.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
-import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import docker
 import docker.errors
 import requests
+from docker.context import ContextAPI
 
-from pipeline_tests._docker.engines import LOCAL, Engine
-from pipeline_tests._errors import SetupError
+from pipeline_tests._errors import InputError, SetupError
+
+LOCAL = "local"
+API_TIMEOUT = 600  # a container whose log driver still flushes can keep a stop call for minutes
+_URL = re.compile(r"^(unix|tcp|ssh|npipe)://")
+_SCHEMES = "unix://, tcp:// or ssh://"
 
 
 @dataclass(frozen=True)
-class EngineInfo:
+class Engine:
+    """One engine, by the name the scenario gave it."""
+
+    name: str
+    url: str | None = None  # None: local (docker's own default)
+    context: str | None = None  # the Docker context it was found in, if any
+    tls: Any = None  # the context's TLS settings (docker.tls.TLSConfig), if any
+
+    @property
+    def is_local(self) -> bool:
+        return self.url is None
+
+    def cli_env(self) -> dict[str, str]:
+        """What `docker compose` needs in its environment to reach this engine."""
+        if self.context is not None:
+            return {"DOCKER_CONTEXT": self.context}
+        return {} if self.url is None else {"DOCKER_HOST": self.url}
+
+    def connect(self) -> docker.DockerClient:
+        """A client whose engine has answered a ping; SetupError naming the engine if not."""
+        try:
+            if self.url is None:
+                client = docker.from_env(timeout=API_TIMEOUT)
+            else:
+                client = docker.DockerClient(base_url=self.url, tls=self.tls or False,
+                                             timeout=API_TIMEOUT,
+                                             use_ssh_client=self.url.startswith("ssh://"))
+            client.ping()
+        except docker.errors.DockerException as exc:
+            raise SetupError(self._unreachable(str(exc))) from None
+        return client
+
+    def _unreachable(self, detail: str) -> str:
+        if "Permission denied" in detail or "PermissionError" in detail:
+            return (f"Permission denied on engine {self.name}'s socket. Run as root, or add your "
+                    "user to the `docker` group (`sudo usermod -aG docker $USER`, then log in "
+                    "again).")
+        if self.url is None:
+            return (f"No Docker daemon answers ({detail}). Start it with `./setup.sh` (installs "
+                    "and starts Docker when needed), or `sudo systemctl start docker` where "
+                    "systemd runs, or `sudo dockerd &` elsewhere.")
+        return (f"Engine {self.name} ({self.url}) does not answer ({detail}). Check that its "
+                f"daemon runs and that `docker -H {self.url} info` works from here.")
+
+
+def resolve(name: str) -> Engine:
+    """The engine a name stands for; InputError for a name that is neither a URL nor a context."""
+    name = name.strip()
+    if name in ("", LOCAL):
+        return Engine(LOCAL)
+    if _URL.match(name):
+        return Engine(name, url=name)
+    if "://" in name:
+        raise InputError(f"Engine {name!r} has an unknown scheme; an engine URL starts with "
+                         f"{_SCHEMES}.")
+    try:
+        found = _from_context(name)
+    except (docker.errors.DockerException, OSError, ValueError) as exc:
+        raise InputError(f"Docker context {name!r} cannot be read ({exc}). Fix it with "
+                         "`docker context inspect`.") from None
+    if found is None:
+        known = ", ".join(_context_names()) or "none"
+        raise InputError(f"Engine {name!r} is neither `local`, an engine URL ({_SCHEMES}) nor "
+                         f"a Docker context (contexts here: {known}). Create it with `docker "
+                         f"context create {name} --docker host=...`, or give the URL.")
+    return found
+
+
+# docker-py finds contexts next to the config file it finds: without ~/.docker/config.json (the
+# docker CLI creates contexts without it) it looks below the working directory and finds none.
+# Their metadata is read directly then (a context's TLS files need docker-py's own loader).
+
+def _config_dir() -> Path:
+    return Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
+
+
+def _context_metas() -> dict[str, dict[str, Any]]:
+    metas: dict[str, dict[str, Any]] = {}
+    for path in sorted((_config_dir() / "contexts" / "meta").glob("*/meta.json")):
+        meta = json.loads(path.read_text())
+        if isinstance(meta, dict) and isinstance(meta.get("Name"), str):
+            metas[meta["Name"]] = meta
+    return metas
+
+
+def _context_names() -> list[str]:
+    return ["default", *(name for name in _context_metas() if name != "default")]
+
+
+def _from_context(name: str) -> Engine | None:
+    context = ContextAPI.get_context(name)
+    if context is not None:
+        tls = context.TLSConfig if getattr(context, "TLSConfig", None) else None
+        return Engine(name, url=str(context.Host), context=name, tls=tls)
+    meta = _context_metas().get(name)
+    host = ((meta or {}).get("Endpoints") or {}).get("docker", {}).get("Host")
+    return Engine(name, url=str(host), context=name) if host else None
+
+
+@dataclass(frozen=True)
+class EngineFacts:
+    """What each trial records of the engine that ran it."""
+
+    name: str
     version: str
     api_version: str
-    compose_version: str | None
+    kernel: str
+    os: str
+    cpus: int
+    cgroup: str  # "v1 cgroupfs", "v2 systemd", ...
+
+    def as_json(self) -> dict[str, object]:
+        return dict(self.__dict__)
 
 
-@dataclass(frozen=True)
-class LogOpt:
-    name: str
-    since: str
-    # Options that newer engines reject again; None while still accepted.
-    removed_in: str | None = None
-
-
-FLUENTD_LOG_OPTS: tuple[LogOpt, ...] = (
-    LogOpt("fluentd-address", "1.8.0"),
-    LogOpt("tag", "1.8.0"),
-    LogOpt("labels", "1.9.0"),
-    LogOpt("env", "1.9.0"),
-    LogOpt("fluentd-buffer-limit", "1.11.0"),
-    LogOpt("fluentd-retry-wait", "1.11.0"),
-    LogOpt("fluentd-max-retries", "1.11.0"),
-    LogOpt("fluentd-async-connect", "1.11.0", removed_in="28.0.0"),
-    # Generic options every driver accepts (the ring buffer in front of the driver).
-    LogOpt("mode", "17.04.0"),
-    LogOpt("max-buffer-size", "17.04.0"),
-    LogOpt("env-regex", "17.05.0"),
-    LogOpt("fluentd-sub-second-precision", "17.12.0"),
-    LogOpt("labels-regex", "20.10.0"),
-    LogOpt("fluentd-async", "20.10.0"),
-    LogOpt("fluentd-request-ack", "20.10.0"),
-    LogOpt("fluentd-async-reconnect-interval", "23.0.0"),
-    LogOpt("fluentd-write-timeout", "28.2.0"),
-    LogOpt("fluentd-read-timeout", "29.0.0"),
-)
-_BY_NAME = {opt.name: opt for opt in FLUENTD_LOG_OPTS}
-
-_VERSION = re.compile(r"v?(\d+)\.(\d+)(?:\.(\d+))?")
-
-
-def parse_version(version: str) -> tuple[int, int, int] | None:
-    """`20.10.24+dfsg1` -> (20, 10, 24); `17.03.0-ce` -> (17, 3, 0); `dev` -> None."""
-    match = _VERSION.match(version.strip())
-    if match is None:
-        return None
-    major, minor, patch = match.groups()
-    return int(major), int(minor), int(patch or 0)
-
-
-def _accepts(opt: LogOpt, engine: tuple[int, int, int]) -> bool:
-    since = parse_version(opt.since)
-    removed = parse_version(opt.removed_in) if opt.removed_in else None
-    return since is not None and since <= engine and (removed is None or engine < removed)
-
-
-def driver_options_supported(engine_version: str) -> list[str]:
-    """Names of the `fluentd` driver options this engine accepts, in table order.
-
-    An unparseable version (a development build) is taken to accept every current option.
-    """
-    engine = parse_version(engine_version)
-    if engine is None:
-        return [opt.name for opt in FLUENTD_LOG_OPTS if opt.removed_in is None]
-    return [opt.name for opt in FLUENTD_LOG_OPTS if _accepts(opt, engine)]
-
-
-def check_log_opts(opts: Mapping[str, str], engine_version: str) -> None:
-    """Raise SetupError for the first option (in sorted order) this engine would refuse."""
-    engine = parse_version(engine_version)
-    for name in sorted(opts):
-        opt = _BY_NAME.get(name)
-        if opt is None:
-            known = ", ".join(sorted(_BY_NAME))
-            raise SetupError(
-                f"Unknown `fluentd` log-driver option `{name}`. Docker's fluentd driver knows: "
-                f"{known}. Fix the option name in the scenario."
-            )
-        if engine is None or _accepts(opt, engine):
-            continue
-        if engine < (parse_version(opt.since) or engine):
-            raise SetupError(
-                f"The `fluentd` log-driver option `{name}` needs Docker Engine {opt.since} or "
-                f"newer, but this daemon runs {engine_version}. Upgrade Docker, or drop the "
-                "option from the scenario."
-            )
-        raise SetupError(
-            f"The `fluentd` log-driver option `{name}` was removed in Docker Engine "
-            f"{opt.removed_in}, and this daemon runs {engine_version}. Drop it from the "
-            "scenario (`fluentd-async` replaces it)."
-        )
+def facts(engine: Engine, client: docker.DockerClient) -> EngineFacts:
+    info, version = client.info(), client.version()
+    return EngineFacts(
+        name=engine.name, version=str(version.get("Version", "")),
+        api_version=str(version.get("ApiVersion", "")),
+        kernel=str(info.get("KernelVersion", "")), os=str(info.get("OperatingSystem", "")),
+        cpus=int(info.get("NCPU", 0)),
+        cgroup=f"v{info.get('CgroupVersion', '1')} {info.get('CgroupDriver', '')}".strip())
 
 
 @contextmanager
@@ -129,38 +169,3 @@ def api_errors() -> Iterator[None]:
 def connect(engine: Engine | None = None) -> docker.DockerClient:
     """A client of `engine` (default: local) whose daemon has answered a ping."""
     return (engine or Engine(LOCAL)).connect()
-
-
-def engine_info(client: docker.DockerClient) -> EngineInfo:
-    version = client.version()
-    return EngineInfo(
-        version=str(version.get("Version", "")),
-        api_version=str(version.get("ApiVersion", "")),
-        compose_version=compose_version(),
-    )
-
-
-def compose_version() -> str | None:
-    """The `docker compose` plugin's version (`2.26.1-4`), or None when there is none."""
-    try:
-        proc = subprocess.run(
-            ["docker", "compose", "version", "--short"],
-            capture_output=True, text=True, timeout=30, check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    out = proc.stdout.strip()
-    return out.removeprefix("v") if proc.returncode == 0 and out else None
-
-
-def check_compose() -> str:
-    """The Compose version; SetupError unless `docker compose` is v2 or newer."""
-    version = compose_version()
-    parsed = parse_version(version) if version else None
-    if parsed is None or parsed[0] < 2:
-        found = f"found {version}" if version else "`docker compose` is missing"
-        raise SetupError(
-            f"pipeline-tests needs Docker Compose v2 (`docker compose`); {found}. Run "
-            "`./setup.sh` to install it (the old Python `docker-compose` 1.x does not do)."
-        )
-    return version or ""

@@ -18,7 +18,7 @@ from pipeline_tests._events import (
     TrialProgress,
     TrialStarted,
 )
-from pipeline_tests._live.ranges import MAP_CELLS, received_ranges
+from pipeline_tests._ledger.lost_ranges import MAP_CELLS, received_ranges
 from pipeline_tests._live.state import LiveState
 
 

@@ -14,8 +14,8 @@ import jinja2
 from matplotlib.figure import Figure
 
 from pipeline_tests._container.tally import NO_STOP
-from pipeline_tests._results.engines import compared, engine_rows
 from pipeline_tests._results.hops import step_text, waterfalls
+from pipeline_tests._results.side_by_side import compared, engine_rows
 from pipeline_tests._results.stats import CellStats, lost_pct, over_max_loss, summarize
 from pipeline_tests._results.trial_result import TrialFailure, TrialResult
 from pipeline_tests._results.verdict import verdict_parts

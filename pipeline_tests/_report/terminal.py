@@ -8,9 +8,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from pipeline_tests._results.engines import EngineRow, compared, engine_rows
 from pipeline_tests._results.hops import Waterfall, step_text, waterfalls
 from pipeline_tests._results.run_results import RunResults
+from pipeline_tests._results.side_by_side import EngineRow, compared, engine_rows
 from pipeline_tests._results.stats import CellStats, lost_pct, summarize
 from pipeline_tests._results.trial_result import TrialResult
 from pipeline_tests._results.verdict import verdict_parts

@@ -10,7 +10,7 @@ from pipeline_tests._ledger.ledger import LedgerReport
 from pipeline_tests._results.trial_result import TrialResult, where_lost
 
 if TYPE_CHECKING:  # the Docker-side modules that define them are not needed to build one
-    from pipeline_tests._docker.stop import Timeline
+    from pipeline_tests._results.timeline import Timeline
     from pipeline_tests._routers.kind import RouterCounters
 
 

@@ -45,7 +45,7 @@ class Router:
     kind: str = "builtin"
     image: str | None = None  # None: the kind's default image
     config: str | None = None  # the user's own config file, included unchanged
-    preset: str | None = None  # a shipped config when `config` is not given (see routers.py)
+    preset: str | None = None  # a shipped config when `config` is not given (see _routers/files.py)
     flush_interval: float = 1.0  # builtin, Fluent Bit `Flush`, Fluentd `flush_interval`
     flush_at_shutdown: bool = True  # builtin, Fluentd buffer `flush_at_shutdown`
     grace: float = 5.0  # builtin, Fluent Bit `Grace`

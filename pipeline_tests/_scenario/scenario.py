@@ -55,7 +55,7 @@ class Scenario:
     task: Task = field(default_factory=Task)
     trials: int = 3
     max_loss: int | None = None  # exit 1 when any cell loses more lines than this
-    # Where trials run: `local`, Docker contexts or engine URLs (pipeline_tests._docker.engines).
+    # Where trials run: `local`, Docker contexts or engine URLs (pipeline_tests._docker.engine).
     # With several, trials run in parallel, one per engine at a time.
     engines: tuple[str, ...] = ("local",)
     # The fault matrix (see matrix.py): axis -> values, and the combinations to leave out.

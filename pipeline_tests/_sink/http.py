@@ -57,10 +57,14 @@ def http_records(body: bytes, content_type: str, max_frame_bytes: int,
 
 
 async def start_http(worker: Worker, sock: socket.socket) -> Any:
-    from aiohttp import web
+    from aiohttp import ClientPayloadError, web
 
     async def receive(request: web.Request) -> web.Response:
-        body = await request.read()
+        try:
+            body = await request.read()
+        except (ConnectionError, ClientPayloadError) as exc:  # the client hung up mid-body
+            worker.malformed(str(request.remote), f"HTTP body cut short: {exc or type(exc)}")
+            return web.Response(status=400, text="malformed body: cut short\n")
         config = worker.config
         try:
             records = http_records(body, request.content_type, config.max_frame_bytes,

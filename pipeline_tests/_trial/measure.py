@@ -7,17 +7,17 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from pipeline_tests import _aggregator
 from pipeline_tests import _routers as routers
-from pipeline_tests._aggregator import AggregatorTier
 from pipeline_tests._container.tally import read_tally
-from pipeline_tests._docker.sink_container import SinkContainer
-from pipeline_tests._docker.stop import Timeline
 from pipeline_tests._errors import TrialFailed
 from pipeline_tests._ledger.ledger import reconcile
 from pipeline_tests._results.build import build_result
+from pipeline_tests._results.timeline import Timeline
 from pipeline_tests._results.trial_result import TrialFailure, TrialResult
 from pipeline_tests._routers.kind import RouterPorts
+from pipeline_tests._trial import aggregator
+from pipeline_tests._trial.aggregator import AggregatorTier
+from pipeline_tests._trial.sink_container import SinkContainer
 from pipeline_tests._trial.spec import TrialSpec
 
 
@@ -25,7 +25,7 @@ def measure(spec: TrialSpec, sink: SinkContainer, ports: RouterPorts,
             tier: AggregatorTier | None, line_run_id: str, timeline: Timeline) -> TrialResult:
     """The sink's ledger against the app's tally, and the routers' own counts."""
     ledger, stats = sink.stop()
-    for volume in ("app", "router", *((_aggregator.SERVICE,) if tier else ())):
+    for volume in ("app", "router", *((aggregator.SERVICE,) if tier else ())):
         sink.volumes.pull(volume, fresh=True)
     tally = read_tally(spec.directory / "app")
     if tally is None:
@@ -48,7 +48,7 @@ def measure(spec: TrialSpec, sink: SinkContainer, ports: RouterPorts,
         trial=spec.trial, line_run_id=line_run_id, report=report, tally=tally, timeline=timeline,
         router_counts=router_counts, aggregator_counts=tier_counts,
         malformed=stats.malformed, seconds=0.0)
-    errors = (() if tier_counts is None else _aggregator.sender_errors(
+    errors = (() if tier_counts is None else aggregator.sender_errors(
         router_counts, tier_counts.received, spec.directory / "router.log"))
     return replace(result, hop_unknown=router_counts.unknown, tier_errors=errors)
 

@@ -12,15 +12,15 @@ from typing import Any
 
 import docker
 
-from pipeline_tests import _aggregator
 from pipeline_tests import _routers as routers
-from pipeline_tests._aggregator import AggregatorTier
 from pipeline_tests._docker import compose
-from pipeline_tests._docker.sink_container import SinkContainer
 from pipeline_tests._docker.volumes import TrialVolumes, mountpoint
 from pipeline_tests._errors import TrialFailed
 from pipeline_tests._routers.kind import RouterPorts
 from pipeline_tests._scenario.model import Router
+from pipeline_tests._trial import aggregator
+from pipeline_tests._trial.aggregator import AggregatorTier
+from pipeline_tests._trial.sink_container import SinkContainer
 from pipeline_tests._trial.spec import TrialSpec
 
 READY_TIMEOUT = 30.0
@@ -61,9 +61,9 @@ def start_aggregator(client: docker.DockerClient, project: compose.Project,
     """Topology `aggregator`: the second tier up and ready before the task starts."""
     if tier is None:
         return None
-    compose.up(project, _aggregator.SERVICE)
-    container = compose.container(client, project, _aggregator.SERVICE)
-    wait_ready(tier.settings, volumes, _aggregator.SERVICE, tier.ports, container, "aggregator")
+    compose.up(project, aggregator.SERVICE)
+    container = compose.container(client, project, aggregator.SERVICE)
+    wait_ready(tier.settings, volumes, aggregator.SERVICE, tier.ports, container, "aggregator")
     return container
 
 
@@ -74,7 +74,7 @@ def start_sink(client: docker.DockerClient, project: compose.Project, spec: Tria
     volumes = TrialVolumes(compose.container(client, project, "sink"), spec.directory)
     sink = SinkContainer(volumes.container, volumes, line_run_id)
     sink.wait_ready()
-    for tier in ("router", _aggregator.SERVICE):
+    for tier in ("router", aggregator.SERVICE):
         for part in ("conf", "user"):
             if (spec.directory / tier / part).is_dir():
                 volumes.put(f"{tier}-{part}", spec.directory / tier / part)
@@ -111,6 +111,6 @@ def up(client: docker.DockerClient, project: compose.Project, service: str) -> A
 def save_logs(project: compose.Project, trial_dir: Path, tier: AggregatorTier | None) -> None:
     compose.save_logs(project, "router", trial_dir / "router.log")
     if tier is not None:
-        compose.save_logs(project, _aggregator.SERVICE, trial_dir / "aggregator.log")
+        compose.save_logs(project, aggregator.SERVICE, trial_dir / "aggregator.log")
     compose.save_logs(project, "app", trial_dir / "app.log", tail=200)
     compose.save_logs(project, "sink", trial_dir / "sink.log")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline_tests._docker.engines import Engine
+from pipeline_tests._docker.engine import Engine
 from pipeline_tests._scenario.scenario import Scenario
 
 

@@ -14,31 +14,38 @@ from typing import Any
 
 import docker
 
-from pipeline_tests import _aggregator
 from pipeline_tests import _routers as routers
-from pipeline_tests._aggregator import AggregatorTier
 from pipeline_tests._container import line
 from pipeline_tests._container.tally import FILENAME as TALLY_FILE
 from pipeline_tests._container.tally import read_tally
-from pipeline_tests._docker import compose, daemon_log, fault, task_cgroup
-from pipeline_tests._docker.stop import run_stop
+from pipeline_tests._docker import compose
 from pipeline_tests._docker.volumes import TrialVolumes
 from pipeline_tests._errors import SetupError
 from pipeline_tests._events import OnEvent, StopStep
-from pipeline_tests._live.probe import TrialProbe
 from pipeline_tests._results.trial_result import TrialResult
 from pipeline_tests._routers.kind import RouterPorts, free_port
 from pipeline_tests._scenario.scenario import Scenario
 from pipeline_tests._scenario.task_size import task_limits
-from pipeline_tests._trial import measure, services
+from pipeline_tests._trial import (
+    aggregator,
+    compose_env,
+    daemon_log,
+    fault,
+    measure,
+    services,
+    task_cgroup,
+)
+from pipeline_tests._trial.aggregator import AggregatorTier
+from pipeline_tests._trial.probe import TrialProbe
 from pipeline_tests._trial.spec import TrialSpec
+from pipeline_tests._trial.stop import run_stop
 
 
 def _polls(scenario: Scenario, ports: RouterPorts, tier: AggregatorTier | None) -> str:
     """PT_SINK_POLL: the real routers' metrics endpoints the sink container polls."""
     tiers = [("router", scenario.router, ports)]
     if tier is not None:
-        tiers.append((_aggregator.SERVICE, tier.settings, tier.ports))
+        tiers.append((aggregator.SERVICE, tier.settings, tier.ports))
     polls = [(volume, routers.poll(settings, p), p) for volume, settings, p in tiers]
     return ";".join(f"{volume}|{poll.url}|{p.router}|{poll.every}"
                     for volume, poll, p in polls if poll is not None)
@@ -52,19 +59,19 @@ def run_trial(spec: TrialSpec, client: docker.DockerClient, label: str,
     cleanup = ExitStack()  # undone in reverse: the task cgroup after the project's containers
     try:
         line_run_id, sink_port = line.new_run_id(), free_port()
-        tier = (_aggregator.prepare(spec.scenario, spec.directory, sink_port)
+        tier = (aggregator.prepare(spec.scenario, spec.directory, sink_port)
                 if spec.topology == "aggregator" else None)
         ports = RouterPorts.free(sink=tier.ports.router if tier else sink_port)
-        env = compose.variables(spec.scenario, image=spec.image, line_run_id=line_run_id,
+        env = compose_env.variables(spec.scenario, image=spec.image, line_run_id=line_run_id,
                                 ports=ports, polls=_polls(spec.scenario, ports, tier))
         env["PT_SINK_LISTEN_PORT"] = str(sink_port)
         env.update(routers.prepare(spec.scenario.router, spec.directory / "router" / "conf",
                                    ports, spec.topology))
-        if compose.has_task_limits(spec.scenario):
+        if compose_env.has_task_limits(spec.scenario):
             env["PT_TASK_CGROUP"] = _task_cgroup(spec, client, cleanup)
         env.update(tier.env if tier else {})
         env.update(spec.engine.cli_env())
-        project = compose.project_for(spec.project, spec.topology, spec.scenario, env)
+        project = compose_env.project_for(spec.project, spec.topology, spec.scenario, env)
         cleanup.callback(compose.down, project)
         return _run(spec, client, project, ports, line_run_id, label, emit, tier)
     finally:
@@ -157,7 +164,7 @@ def _run(spec: TrialSpec, client: docker.DockerClient, project: compose.Project,
     def on_step(container: str, action: str) -> None:
         emit(StopStep(label, spec.trial, container, action, clock.elapsed()))
 
-    aggregator = services.start_aggregator(client, project, tier, volumes)
+    second_tier = services.start_aggregator(client, project, tier, volumes)
     router = services.up(client, project, "router")
     services.wait_ready(spec.scenario.router, volumes, "router", ports, router)
     project = services.with_sock_dir(client, project)
@@ -166,7 +173,7 @@ def _run(spec: TrialSpec, client: docker.DockerClient, project: compose.Project,
                                  else spec.engine.name)
     app = services.up(client, project, "app")
     clock.enter("flooding")
-    _flood(spec, aggregator if spec.scenario.fault.target == "aggregator" else router,
+    _flood(spec, second_tier if spec.scenario.fault.target == "aggregator" else router,
            clock.flood_started, tick, volumes)
     clock.enter("stopping")
     timeline = run_stop(spec.scenario.stop, app, router, tick, on_step)

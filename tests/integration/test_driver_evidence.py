@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from conftest import TrialRunner
 
-from pipeline_tests._docker import daemon_log
 from pipeline_tests._scenario.model import Stop, Workload
 from pipeline_tests._scenario.scenario import Scenario
+from pipeline_tests._trial import daemon_log
 
 pytestmark = pytest.mark.docker
 

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline_tests._docker.engine import check_compose, connect, engine_info
+from pipeline_tests._docker.compose import check_compose, compose_version
+from pipeline_tests._docker.engine import connect, facts, resolve
 from pipeline_tests._docker.images import (
     FIXTURE_REPO,
     context_files,
@@ -80,8 +81,9 @@ def test_fixture_image_is_reused_not_rebuilt() -> None:
 
 
 @pytest.mark.docker
-def test_engine_info_and_compose() -> None:
-    info = engine_info(connect())
-    assert info.compose_version == check_compose()
-    assert info.version != ""
-    assert info.api_version != ""
+def test_engine_facts_and_compose() -> None:
+    seen = facts(resolve("local"), connect())
+    assert compose_version() == check_compose()
+    assert check_compose().split(".")[0] in {"2", "3", "4", "5"}
+    assert seen.version.split(".")[0].isdigit() and seen.api_version.startswith("1.")
+    assert seen.name == "local" and seen.cpus >= 1

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 import pipeline_tests as pt
-from pipeline_tests._docker.task_cgroup import PARENT
+from pipeline_tests._trial.task_cgroup import PARENT
 
 pytestmark = pytest.mark.docker
 CGROUP = Path("/sys/fs/cgroup")

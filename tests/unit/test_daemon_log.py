@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline_tests._docker import daemon_log
+from pipeline_tests._trial import daemon_log
 
 
 def test_keeps_the_driver_lines_written_while_the_trial_ran(

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline_tests._docker.engine import (
+from pipeline_tests._docker.log_opts import (
     FLUENTD_LOG_OPTS,
     check_log_opts,
     driver_options_supported,

@@ -1,4 +1,4 @@
-"""engines.resolve(): local, engine URLs and Docker contexts, with or without a config file."""
+"""engine.resolve(): local, engine URLs and Docker contexts, with or without a config file."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline_tests._docker.engines import Engine, resolve
+from pipeline_tests._docker.engine import Engine, resolve
 from pipeline_tests._errors import InputError
 
 HOST = "unix:///run/pt-test/docker.sock"

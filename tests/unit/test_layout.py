@@ -67,17 +67,23 @@ def test_no_import_cycles() -> None:
     assert cycles == []
 
 
-def test_container_package_imports_only_the_standard_library_and_msgpack() -> None:
+def test_what_the_fixture_image_copies_imports_only_the_standard_library_and_msgpack() -> None:
+    from pipeline_tests._docker.images import IMAGE_PACKAGES
+
     graph = import_graph()
-    for path in sorted((PACKAGE / "_container").glob("*.py")):
+    copied = tuple(f"pipeline_tests.{sub}" for sub in IMAGE_PACKAGES) + ("pipeline_tests._errors",)
+    paths = [p for sub in IMAGE_PACKAGES for p in sorted((PACKAGE / sub).glob("*.py"))]
+    for path in [*paths, PACKAGE / "_errors.py"]:
         module = _module_name(path)
-        assert all(m.startswith("pipeline_tests._container") for m in graph[module]), module
-        tree = ast.parse(path.read_text())
-        third_party = {n.module.split(".")[0] for n in ast.walk(tree)
+        assert all(m.startswith(copied) for m in graph[module]), module
+        # Module level only: _sink/http.py imports aiohttp inside the function that starts the
+        # HTTP input, which the sink container never turns on.
+        top = ast.parse(path.read_text()).body
+        third_party = {n.module.split(".")[0] for n in top
                        if isinstance(n, ast.ImportFrom) and n.module and n.level == 0}
-        third_party |= {a.name.split(".")[0] for n in ast.walk(tree)
+        third_party |= {a.name.split(".")[0] for n in top
                         if isinstance(n, ast.Import) for a in n.names}
-        assert third_party - set(sys.stdlib_module_names) <= {"msgpack", "pipeline_tests"}
+        assert third_party - set(sys.stdlib_module_names) <= {"msgpack", "pipeline_tests"}, module
 
 
 def test_report_command_imports_neither_docker_nor_yaml(tmp_path: Path) -> None:
@@ -103,3 +109,48 @@ def test_mypy_is_clean() -> None:
                           text=True)
     assert done.returncode == 0, done.stdout
     assert done.stdout.startswith("Success: no issues found in ")
+
+
+def _imported_by(package: str) -> set[str]:
+    """Every pipeline_tests module that modules of `package` import (outside the package)."""
+    graph = import_graph()
+    return {dep for mod, deps in graph.items() if mod.startswith(f"pipeline_tests.{package}")
+            for dep in deps if not dep.startswith(f"pipeline_tests.{package}")}
+
+
+def _third_party(package: str) -> set[str]:
+    found: set[str] = set()
+    for path in (PACKAGE / package).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found.add(node.module.split(".")[0])
+            elif isinstance(node, ast.Import):
+                found |= {a.name.split(".")[0] for a in node.names}
+    return found - set(sys.stdlib_module_names) - {"pipeline_tests"}
+
+
+def test_the_docker_edge_knows_nothing_of_the_domain() -> None:
+    assert _imported_by("_docker") <= {"pipeline_tests._errors", "pipeline_tests._resources"}
+    assert _third_party("_docker") <= {"docker", "requests"}
+
+
+def test_results_and_reports_import_no_docker_and_no_ui() -> None:
+    for package in ("_results", "_report"):
+        deps = _imported_by(package)
+        assert not {d for d in deps if d.startswith(("pipeline_tests._docker",
+                    "pipeline_tests._live", "pipeline_tests._trial", "pipeline_tests._run",
+                    "pipeline_tests._cli"))}, package
+        assert "docker" not in _third_party(package), package
+
+
+def test_a_trial_uses_no_ui_and_what_a_trial_needs_lives_with_it() -> None:
+    assert not {d for d in _imported_by("_trial") if d.startswith(("pipeline_tests._live",
+                "pipeline_tests._cli", "pipeline_tests._run"))}
+    trial = {p.stem for p in (PACKAGE / "_trial").glob("*.py")}
+    assert {"compose_env", "stop", "fault", "aggregator", "probe", "sink_container",
+            "daemon_log", "task_cgroup"} <= trial
+
+
+def test_one_module_is_called_engine() -> None:
+    named = sorted(m for m in import_graph() if "engine" in m.rsplit(".", 1)[-1])
+    assert named == ["pipeline_tests._docker.engine"]

@@ -23,7 +23,7 @@ from pipeline_tests._events import (
     TrialProgress,
     TrialStarted,
 )
-from pipeline_tests._live.ranges import received_ranges
+from pipeline_tests._ledger.lost_ranges import received_ranges
 from pipeline_tests._live.server import LiveServer
 from pipeline_tests._live.session import fan_out
 from pipeline_tests._live.state import LiveState

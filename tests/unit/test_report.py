@@ -5,8 +5,8 @@ from pathlib import Path
 from rich.console import Console
 
 from pipeline_tests._report.terminal import print_report
-from pipeline_tests._results.engines import compared, engine_rows
 from pipeline_tests._results.run_results import RunResults
+from pipeline_tests._results.side_by_side import compared, engine_rows
 from pipeline_tests._results.stats import over_max_loss, summarize
 from pipeline_tests._results.trial_result import TrialResult, where_lost
 

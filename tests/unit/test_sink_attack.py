@@ -255,6 +255,21 @@ def test_http_malformed_bodies_get_a_400_with_one_line() -> None:
     assert (stats.malformed, stats.rejections["http"], stats.records) == (7, 7, 0)
 
 
+def test_an_http_client_that_hangs_up_mid_body_is_one_malformed_body(
+        capfd: pytest.CaptureFixture[str]) -> None:
+    with Sink.start(SinkConfig(run_id=RUN, http_port=0)) as sink:
+        assert sink.http_port
+        for _ in range(3):
+            with socket.create_connection(("127.0.0.1", sink.http_port)) as conn:
+                conn.sendall(b"POST /logs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                             b"\r\nContent-Length: 100000\r\n\r\n" + b"[" * 1000)
+        status, _ = _post(sink.http_port, b'[{"log": "x"}]', "application/json")
+        _, stats = sink.stop()
+    err = capfd.readouterr().err
+    assert (status, stats.malformed, stats.rejections["http"], stats.records) == (200, 3, 3, 1)
+    assert "Traceback" not in err and err.count("HTTP body cut short") == 3, err
+
+
 def test_a_routers_big_chunks_sent_in_pieces_are_all_counted() -> None:
     # Fluent Bit's forward output: Forward-mode chunks of ~2 MB ([tag, [[time, record]...],
     # {chunk, size}]) written 64 KiB at a time; the budget must not take them for an attack.

@@ -2,11 +2,11 @@ from pathlib import Path
 
 import pytest
 
-from pipeline_tests._docker import task_cgroup
-from pipeline_tests._docker.compose import variant_files
 from pipeline_tests._errors import InputError, SetupError
 from pipeline_tests._scenario.scenario import Scenario
 from pipeline_tests._scenario.task_size import parse_bytes, parse_size, task_limits
+from pipeline_tests._trial import task_cgroup
+from pipeline_tests._trial.compose_env import variant_files
 
 
 def test_fargate_sizes_and_the_combinations_it_refuses() -> None:

@@ -25,8 +25,7 @@ from typing import Any
 import docker
 import requests
 
-from pipeline_tests import _run_engines as run_engines
-from pipeline_tests._docker import engine, images
+from pipeline_tests._docker import compose, engine, images
 from pipeline_tests._errors import SetupError, TrialFailed
 from pipeline_tests._events import (
     Event,
@@ -41,7 +40,8 @@ from pipeline_tests._events import (
 from pipeline_tests._results import stored
 from pipeline_tests._results.run_results import RunResults
 from pipeline_tests._results.trial_result import TrialFailure, TrialResult
-from pipeline_tests._run_engines import RunEngine
+from pipeline_tests._run import workers as run_engines
+from pipeline_tests._run.workers import RunEngine
 from pipeline_tests._scenario import matrix
 from pipeline_tests._scenario.scenario import Scenario, to_dict
 from pipeline_tests._trial import TrialSpec, run_trial, save_result
@@ -68,7 +68,7 @@ def run(scenario: Scenario, out: str | Path = "runs", *, on_event: OnEvent | Non
         client: docker.DockerClient | None = None) -> RunResults:
     """Run every trial of `scenario` into OUT/<run-id>/ and return the results.
 
-    on_event: called with each progress event (see pipeline_tests.events).
+    on_event: called with each progress event (see pipeline_tests._events).
     pull: `docker pull` a router image that is not present.
     resume: the id of an interrupted run in OUT to continue (same scenario).
     client: the local engine's client (default: docker's own environment).
@@ -91,7 +91,7 @@ def run(scenario: Scenario, out: str | Path = "runs", *, on_event: OnEvent | Non
 def _engines(cells: list[matrix.Cell], client: docker.DockerClient | None, pull: bool,
              emit: OnEvent) -> list[RunEngine]:
     """Every engine the cells name, checked, with the fixture image (built on the local one)."""
-    engine.check_compose()
+    compose.check_compose()
     local_client, local_image = client, ""
 
     def local() -> docker.DockerClient:

@@ -15,7 +15,7 @@ from pipeline_tests import _routers as routers
 from pipeline_tests._container.tally import FILENAME as TALLY_FILE
 from pipeline_tests._container.tally import read_tally
 from pipeline_tests._events import OnEvent, SinkSeen, TrialProgress
-from pipeline_tests._live.ranges import MAP_CELLS, received_ranges
+from pipeline_tests._ledger.lost_ranges import MAP_CELLS, received_ranges
 from pipeline_tests._scenario.model import Router
 
 PERIOD = 0.2  # seconds between reads of the router's counters and the sink's bitmaps

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline_tests import _routers as routers
-from pipeline_tests._docker import compose
 from pipeline_tests._scenario.model import Aggregator
 from pipeline_tests._scenario.scenario import Scenario
+from pipeline_tests._trial import compose_env
 
 SERVICE = "aggregator"
 
@@ -33,7 +33,7 @@ def prepare(scenario: Scenario, trial_dir: Path, sink_port: int) -> AggregatorTi
     state_dir = trial_dir / SERVICE
     state_dir.mkdir(parents=True, exist_ok=True)
     prepared = routers.prepare(scenario.aggregator, state_dir / "conf", ports, SERVICE)
-    env = compose.aggregator_variables(scenario.aggregator, prepared=prepared, ports=ports)
+    env = compose_env.aggregator_variables(scenario.aggregator, prepared=prepared, ports=ports)
     return AggregatorTier(scenario.aggregator, ports, state_dir, env)
 
 

@@ -21,27 +21,13 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, cast
 
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
+from pipeline_tests._results.timeline import Timeline
 from pipeline_tests._scenario.model import Stop
-
-
-@dataclass(frozen=True)
-class Timeline:
-    """When each step of the stop sequence happened (time.time_ns, 0 = never)."""
-
-    signal_ns: int  # first signal to the app (SIGTERM, or SIGKILL for `kill`)
-    app_exit_ns: int
-    app_exit_code: int
-    app_killed: bool  # needed SIGKILL after stop_timeout (or `kill`)
-    router_signal_ns: int
-    router_exit_ns: int
-    router_killed: bool
-
 
 # (container: "app" | "router", action: "SIGTERM" | "SIGKILL" | "exited")
 OnStep = Callable[[str, str], None]

@@ -18,11 +18,12 @@ import docker
 import docker.errors
 
 from pipeline_tests import _routers as routers
-from pipeline_tests._docker import compose, engine, engines, image_copy, task_cgroup
-from pipeline_tests._docker.engines import Engine, EngineFacts
+from pipeline_tests._docker import engine, image_copy, log_opts
+from pipeline_tests._docker.engine import Engine, EngineFacts
 from pipeline_tests._errors import SetupError
 from pipeline_tests._events import Event, ImageProgress, OnEvent
 from pipeline_tests._scenario import matrix
+from pipeline_tests._trial import compose_env, task_cgroup
 
 
 @dataclass(frozen=True)
@@ -42,11 +43,11 @@ def engine_names(cells: Sequence[matrix.Cell]) -> list[str]:
 def prepare(name: str, local: Callable[[], docker.DockerClient], local_image: Callable[[], str],
             cells: Sequence[matrix.Cell], pull: bool, emit: OnEvent) -> RunEngine:
     """Refuse what cannot run on this engine before anything starts; then its fixture image."""
-    found = engines.resolve(name)
+    found = engine.resolve(name)
     client = local() if found.is_local else found.connect()
-    facts = engines.facts(found, client)
+    facts = engine.facts(found, client)
     mine = [cell for cell in cells if name in cell.scenario.engines]
-    if any(compose.has_task_limits(cell.scenario) for cell in mine):
+    if any(compose_env.has_task_limits(cell.scenario) for cell in mine):
         if not found.is_local:
             raise SetupError(f"Task limits (task.size, task.cpus, task.memory) are a cgroup made "
                              f"on this machine, so they need the local engine, but cells with "
@@ -57,8 +58,8 @@ def prepare(name: str, local: Callable[[], docker.DockerClient], local_image: Ca
         emit(ImageProgress(f"{name}: {text}"))
 
     for cell in mine:
-        if compose.app_topology(cell.scenario, cell.scenario.topologies[0]) == "firelens":
-            engine.check_log_opts(compose.driver_opts(cell.scenario), facts.version)
+        if compose_env.app_topology(cell.scenario, cell.scenario.topologies[0]) == "firelens":
+            log_opts.check_log_opts(compose_env.driver_opts(cell.scenario), facts.version)
         if not found.is_local:
             _copy_router_images(cell, client, local, progress)
         routers.ensure_image(client, cell.scenario.router, pull=pull)
