@@ -69,8 +69,8 @@ def run_one(client: docker.DockerClient, image: str, tmp_path: Path) -> TrialRun
     """Runs one real trial of (topology, scenario), checks the identities and that nothing of
     the trial's Compose project survives it."""
     def runner(topology: str, scenario: Scenario) -> TrialResult:
-        spec = TrialSpec(scenario, topology, 1, f"pt-test-{os.getpid()}-{tmp_path.name[-20:]}".lower(),
-                         tmp_path / "trial", image)
+        project = f"pt-test-{os.getpid()}-{tmp_path.name[-20:]}".lower()
+        spec = TrialSpec(scenario, topology, 1, project, tmp_path / "trial", image)
         result = run_trial(spec, client, topology, lambda event: None)
         assert compose.leftovers(client, spec.project) == []
         assert_identities(result)
