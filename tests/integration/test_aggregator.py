@@ -29,7 +29,7 @@ def only_trial(results: pt.RunResults) -> pt.TrialResult:
 def test_every_tier_counts_every_line(image: str, tmp_path: Path, way_in: str) -> None:
     trial = only_trial(pt.run(aggregator(**{"aggregator.input": way_in}), tmp_path))
     n = trial.emitted
-    assert n >= 3_000 and trial.lost == 0 and trial.lost_at == "none"
+    assert n >= 1_000 and trial.lost == 0 and trial.lost_at == "none"
     assert trial.hops == {"app": n, "router_in": n, "router_out": n, "aggregator_in": n,
                           "aggregator_out": n, "sink": n}
     assert trial.tier_errors == ()
