@@ -62,11 +62,13 @@ def container(client: docker.DockerClient, project: Project, service: str) -> Co
     return found[0]
 
 
-def save_logs(project: Project, service: str, path: Path, tail: int | None = None) -> None:
+def save_logs(project: Project, service: str, path: Path, tail: int | None = None) -> str:
+    """The service's log, written to `path`; its text."""
     # The app's own output is the flood itself (Docker keeps a copy): keep only its tail.
     limit = ["--tail", str(tail)] if tail else []
-    path.write_text(_run(project, "logs", "--no-color", "--timestamps", *limit, service,
-                         check=False))
+    text = _run(project, "logs", "--no-color", "--timestamps", *limit, service, check=False)
+    path.write_text(text)
+    return text
 
 
 def down(project: Project) -> None:

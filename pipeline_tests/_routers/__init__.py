@@ -49,8 +49,10 @@ def poll(router: Router, ports: RouterPorts) -> Poll | None:
     return KINDS[router.kind].poll(ports)
 
 
-def counters(router: Router, state_dir: Path, ports: RouterPorts) -> RouterCounters:
-    return KINDS[router.kind].counters(router, state_dir, ports)
+def counters(router: Router, state_dir: Path, ports: RouterPorts,
+             log: str | None = None) -> RouterCounters:
+    """Its counts at the end of the trial given its `log`; without one, its counts so far."""
+    return KINDS[router.kind].counters(router, state_dir, ports, log)
 
 
 def ensure_image(client: docker.DockerClient, router: Router, pull: bool) -> str:

@@ -27,7 +27,8 @@ class BuiltinRouter:
     def is_ready(self, router: Router, state_dir: Path, ports: RouterPorts) -> bool:
         return bool(read_json(state_dir / "router.json").get("ready"))
 
-    def counters(self, router: Router, state_dir: Path, ports: RouterPorts) -> RouterCounters:
+    def counters(self, router: Router, state_dir: Path, ports: RouterPorts,
+                 log: str | None) -> RouterCounters:
         data = read_json(state_dir / "router.json")
         # `forwarded`, not `acked`: a chunk in flight at exit reached the sink unacknowledged.
         return RouterCounters(data.get("received"), data.get("forwarded"))

@@ -16,7 +16,6 @@ from pipeline_tests._routers.metrics import Poll, last_answer, polled_ready
 from pipeline_tests._scenario.model import Router
 
 OURS = frozenset({conf.UNIX_ALIAS, conf.TCP_ALIAS, conf.TAIL_ALIAS})
-ROUTER_LOG = "router.log"  # the trial saves it next to the router's state directory
 # Its metrics are rebuilt once a second and it may exit half a second after pausing its inputs:
 # polled often, the copy built after the pause is read whenever there is one.
 POLL_SECONDS = 0.05
@@ -41,13 +40,13 @@ class FluentBitRouter:
     def is_ready(self, router: Router, state_dir: Path, ports: RouterPorts) -> bool:
         return polled_ready(state_dir)
 
-    def counters(self, router: Router, state_dir: Path, ports: RouterPorts) -> RouterCounters:
+    def counters(self, router: Router, state_dir: Path, ports: RouterPorts,
+                 log: str | None) -> RouterCounters:
         last = counts.parse_snapshot(last_answer(state_dir) or "")
-        log = state_dir.parent / ROUTER_LOG
-        if not log.exists():  # still running (the live view): its counts so far
+        if log is None:  # still running (the live view): its counts so far
             return (RouterCounters(None, None) if last is None else
                     RouterCounters(sum(n for a, n in last.inputs.items() if a in OURS), None))
-        return counts.router_counters(last, counts.parse_shutdown(log.read_text()), OURS,
+        return counts.router_counters(last, counts.parse_shutdown(log), OURS,
                                       conf.ECS_ALIAS, conf.SINK_ALIAS)
 
 

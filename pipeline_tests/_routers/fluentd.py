@@ -13,7 +13,6 @@ from pipeline_tests._routers.kind import RouterCounters, RouterPorts
 from pipeline_tests._routers.metrics import Poll, last_json, polled_ready
 from pipeline_tests._scenario.model import Router
 
-ROUTER_LOG = "router.log"  # the trial saves it next to the router's state directory
 POLL_SECONDS = 1.0  # only the live view needs its answers; the final counts do not
 
 
@@ -34,12 +33,12 @@ class FluentdRouter:
     def is_ready(self, router: Router, state_dir: Path, ports: RouterPorts) -> bool:
         return polled_ready(state_dir)
 
-    def counters(self, router: Router, state_dir: Path, ports: RouterPorts) -> RouterCounters:
+    def counters(self, router: Router, state_dir: Path, ports: RouterPorts,
+                 log: str | None) -> RouterCounters:
         plugins = last_json(state_dir)
-        log = state_dir.parent / ROUTER_LOG
-        if not log.exists():  # still running (the live view): its ECS filter's count so far
+        if log is None:  # still running (the live view): its ECS filter's count so far
             return RouterCounters(counts.filter_records(plugins, conf.ECS_ID), None)
-        return counts.router_counters(plugins, log.read_text(), _keeps_everything(router))
+        return counts.router_counters(plugins, log, _keeps_everything(router))
 
 
 def _keeps_everything(router: Router) -> str:

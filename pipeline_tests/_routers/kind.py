@@ -109,6 +109,8 @@ class RouterKind(Protocol):
         """Whether the router accepts lines now (called until True or the router exits)."""
         ...
 
-    def counters(self, router: Router, state_dir: Path, ports: RouterPorts) -> RouterCounters:
-        """The router's own counts at the end of the trial."""
+    def counters(self, router: Router, state_dir: Path, ports: RouterPorts,
+                 log: str | None) -> RouterCounters:
+        """The router's own counts: at the end of the trial when `log` is its log (what it
+        wrote over the trial), its counts so far while it still runs (`log` None)."""
         ...

@@ -44,7 +44,7 @@ SHOWN_ERRORS = 5
 
 
 def sender_errors(sidecar: routers.RouterCounters, taken: int | None,
-                  router_log: Path) -> tuple[str, ...]:
+                  router_log: str) -> tuple[str, ...]:
     """The sidecar's last error lines when the aggregator took in fewer lines than the sidecar
     sent or held (or counted nothing): the router's own words for why the tiers did not talk."""
     sent, held = sidecar.sent, sidecar.received
@@ -52,9 +52,6 @@ def sender_errors(sidecar: routers.RouterCounters, taken: int | None,
                                  and (held is None or sent >= held))
     if taken is not None and taken > 0 and delivered:
         return ()
-    try:
-        lines = router_log.read_text(errors="replace").splitlines()
-    except OSError:
-        return ()
-    found = [_COMPOSE_PREFIX.sub("", line).strip() for line in lines if _ERROR.search(line)]
+    found = [_COMPOSE_PREFIX.sub("", line).strip() for line in router_log.splitlines()
+             if _ERROR.search(line)]
     return tuple(found[-SHOWN_ERRORS:])

@@ -17,13 +17,16 @@ from pipeline_tests._results.trial_result import TrialFailure, TrialResult
 from pipeline_tests._routers.kind import RouterPorts
 from pipeline_tests._trial import aggregator
 from pipeline_tests._trial.aggregator import AggregatorTier
+from pipeline_tests._trial.services import RouterLogs
 from pipeline_tests._trial.sink_container import SinkContainer
 from pipeline_tests._trial.spec import TrialSpec
 
 
 def measure(spec: TrialSpec, sink: SinkContainer, ports: RouterPorts,
-            tier: AggregatorTier | None, line_run_id: str, timeline: Timeline) -> TrialResult:
-    """The sink's ledger against the app's tally, and the routers' own counts."""
+            tier: AggregatorTier | None, line_run_id: str, timeline: Timeline,
+            logs: RouterLogs) -> TrialResult:
+    """The sink's ledger against the app's tally, and the routers' own counts (from their
+    state and their `logs`)."""
     ledger, stats = sink.stop()
     for volume in ("app", "router", *((aggregator.SERVICE,) if tier else ())):
         sink.volumes.pull(volume, fresh=True)
@@ -39,17 +42,19 @@ def measure(spec: TrialSpec, sink: SinkContainer, ports: RouterPorts,
                           f"{ledger.distinct:,}. Run the trial again.")
     report = reconcile(ledger, tally.emitted, tally.stop_seq)
     # A router's output delivers to the sink, or to the aggregator tier when there is one.
-    router_counts = routers.counters(spec.scenario.router, spec.directory / "router",
-                                     ports).resolve(None if tier else report.received_distinct)
-    tier_counts = (routers.counters(tier.settings, tier.state_dir, tier.ports)
-                   .resolve(report.received_distinct) if tier is not None else None)
+    router_counts = routers.counters(
+        spec.scenario.router, spec.directory / "router", ports, logs.router,
+    ).resolve(None if tier else report.received_distinct)
+    tier_counts = None if tier is None else routers.counters(
+        tier.settings, tier.state_dir, tier.ports, logs.aggregator or "",
+    ).resolve(report.received_distinct)
     result = build_result(
         topology=spec.topology, router=spec.scenario.router.kind, stop=spec.scenario.stop.sequence,
         trial=spec.trial, line_run_id=line_run_id, report=report, tally=tally, timeline=timeline,
         router_counts=router_counts, aggregator_counts=tier_counts,
         malformed=stats.malformed, seconds=0.0)
     errors = (() if tier_counts is None else aggregator.sender_errors(
-        router_counts, tier_counts.received, spec.directory / "router.log"))
+        router_counts, tier_counts.received, logs.router))
     return replace(result, hop_unknown=router_counts.unknown, tier_errors=errors)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -108,9 +108,22 @@ def up(client: docker.DockerClient, project: compose.Project, service: str) -> A
     return compose.container(client, project, service)
 
 
-def save_logs(project: compose.Project, trial_dir: Path, tier: AggregatorTier | None) -> None:
-    compose.save_logs(project, "router", trial_dir / "router.log")
-    if tier is not None:
-        compose.save_logs(project, aggregator.SERVICE, trial_dir / "aggregator.log")
+@dataclass(frozen=True)
+class RouterLogs:
+    """What the routers logged over the trial (kept in the trial's directory): the sidecar's,
+    and the aggregator tier's when there is one."""
+
+    router: str
+    aggregator: str | None = None
+
+
+def save_logs(project: compose.Project, trial_dir: Path,
+              tier: AggregatorTier | None) -> RouterLogs:
+    """Every service's log kept with the trial; the routers' texts for their counts."""
+    logs = RouterLogs(
+        compose.save_logs(project, "router", trial_dir / "router.log"),
+        None if tier is None else
+        compose.save_logs(project, aggregator.SERVICE, trial_dir / "aggregator.log"))
     compose.save_logs(project, "app", trial_dir / "app.log", tail=200)
     compose.save_logs(project, "sink", trial_dir / "sink.log")
+    return logs

@@ -183,7 +183,7 @@ def _run(spec: TrialSpec, client: docker.DockerClient, project: compose.Project,
                   1.0 + (tier.settings.flush_interval if tier is not None else 0.0))
     evidence = daemon_log.collect(driver_log, time.time(), app.id, spec.directory,
                                   spec.topology == "firelens")
-    services.save_logs(project, spec.directory, tier)
-    result = measure.measure(spec, sink, ports, tier, line_run_id, timeline)
+    logs = services.save_logs(project, spec.directory, tier)
+    result = measure.measure(spec, sink, ports, tier, line_run_id, timeline, logs)
     return replace(result, seconds=round(time.monotonic() - started, 1),
                    driver_evidence=evidence)

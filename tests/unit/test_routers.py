@@ -313,7 +313,7 @@ def test_counters_while_the_router_runs_are_its_counts_so_far(tmp_path: Path) ->
             '2026-12-01T19:26:56.1Z fluentbit_input_records_total{name="pt_tcp"} = 9\n'
             '2026-12-01T19:26:56.1Z fluentbit_input_records_total{name="tail.0"} = 90\n')
     (state / "router-metrics.json").write_text(json.dumps({"answer": text}))
-    assert routers.counters(Router(kind="fluent-bit"), state, PORTS) == \
+    assert routers.counters(Router(kind="fluent-bit"), state, PORTS, None) == \
         routers.RouterCounters(9, None)
     plugins = {"plugins": [{"plugin_id": "pt_ecs", "plugin_category": "filter",
                             "emit_records": 4}]}
@@ -322,6 +322,26 @@ def test_counters_while_the_router_runs_are_its_counts_so_far(tmp_path: Path) ->
         routers.RouterCounters(4, None)
     assert routers.counters(Router(kind="fluentd"), tmp_path / "x", PORTS) == \
         routers.RouterCounters(None, None)
+
+
+def test_final_counts_come_from_the_log_given_not_a_file_beside_the_state(
+        tmp_path: Path) -> None:
+    """Each tier's own log is passed in: an aggregator's state directory sits beside the
+    sidecar's router.log, which must not be read as the aggregator's."""
+    plugins = {"plugins": [{"plugin_id": "pt_ecs", "plugin_category": "filter",
+                            "emit_records": 5}]}
+    log = "2026-12-01 19:31:01 +0000 [info]: Worker 0 finished with status 0\n"
+    state = tmp_path / "aggregator"
+    state.mkdir()
+    (tmp_path / "router.log").write_text("sidecar's log, not the aggregator's\n")
+    (state / "router-metrics.json").write_text(json.dumps({"answer": json.dumps(plugins)}))
+    fluentd = Router(kind="fluentd")
+    assert routers.counters(fluentd, state, PORTS) == routers.RouterCounters(5, None)
+    assert routers.counters(fluentd, state, PORTS, log).resolve(4) == \
+        routers.RouterCounters(4, 4)
+    assert routers.counters(fluentd, state, PORTS, "").resolve(4).received_unknown == (
+        "monitor_agent counts no input records, and its worker never finished with status 0 "
+        "(killed?)")
 
 
 class FakeImages:
