@@ -79,8 +79,9 @@ def down(project: Project) -> None:
 def leftovers(client: docker.DockerClient, prefix: str) -> list[str]:
     """Names of containers and volumes whose Compose project starts with `prefix` (for leak
     checks)."""
+    # Another run's containers may go between the list and their inspection: skip those.
     found = [(c.name, c.labels) for c in client.containers.list(
-        all=True, filters={"label": "pipeline-tests"})]
+        all=True, filters={"label": "pipeline-tests"}, ignore_removed=True)]
     found += [(v.name, v.attrs.get("Labels") or {}) for v in client.volumes.list(
         filters={"label": "com.docker.compose.project"})]
     return [name for name, labels in found
