@@ -89,4 +89,4 @@ def test_a_trial_on_an_ssh_engine(ssh_engine: tuple[str, dict[str, str]],
     assert (trial["lost"], trial["received_distinct"]) == (0, trial["emitted"])
     # 2,000 lines/s for 2 s, and while `up` and the stop went over ssh (seconds each)
     assert 3_000 <= trial["emitted"] <= 30_000
-    assert compose.leftovers(client, "pt-") == []  # the same engine, behind ssh
+    assert compose.leftovers(client, f"pt-{run_dir.name}") == []  # the same engine, behind ssh

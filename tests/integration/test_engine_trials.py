@@ -44,7 +44,7 @@ def test_default_comparison_on_docker26(docker26: docker.DockerClient, tmp_path:
     assert (direct.lost, direct.received_distinct) == (0, direct.emitted)
     # 5,000 lines/s for about 2 s (the stop is timed from `up`, on a busy machine).
     assert 8_000 <= direct.emitted <= 15_000
-    assert compose.leftovers(docker26, "pt-") == []
+    assert compose.leftovers(docker26, f"pt-{results.run_id}") == []
     assert results.header["engines"][0]["name"] == DOCKER26
 
 
@@ -74,8 +74,8 @@ def test_engine_matrix_runs_on_both_and_resumes(docker26: docker.DockerClient,
     html = again.report_html.read_text()
     assert "<h2>Engines</h2>" in html and '<td class="text">docker26</td><td class="text">26.1.' \
         in html
-    assert compose.leftovers(docker26, "pt-") == []
-    assert compose.leftovers(client, "pt-") == []
+    assert compose.leftovers(docker26, f"pt-{results.run_id}") == []
+    assert compose.leftovers(client, f"pt-{results.run_id}") == []
 
 
 def test_task_limits_on_another_engine_are_refused(docker26: docker.DockerClient,
@@ -98,9 +98,11 @@ def test_ctrl_c_on_two_engines_removes_everything_on_both(
                              "--trials", "2", "--stop-after", "60", "--rate", "500",
                              "--topology", "firelens", "--out", str(tmp_path)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline, both = time.monotonic() + 180, False
+    deadline, both, mine = time.monotonic() + 180, False, "pt-?"
     while time.monotonic() < deadline and not both:
-        both = all(compose.leftovers(engine, "pt-") for engine in (client, docker26))
+        # Only this run's projects (pt-<run id>-...): other runs may share the engines.
+        mine = next((f"pt-{d.name}" for d in tmp_path.iterdir()), mine)
+        both = all(compose.leftovers(engine, mine) for engine in (client, docker26))
         time.sleep(0.2)
     assert both, "the run never had a trial on each engine"
     time.sleep(2)
@@ -108,8 +110,8 @@ def test_ctrl_c_on_two_engines_removes_everything_on_both(
     out, err = proc.communicate(timeout=180)
     assert proc.returncode == 130, out + err
     assert "interrupted" in out and "Traceback" not in out + err
-    assert compose.leftovers(client, "pt-") == []
-    assert compose.leftovers(docker26, "pt-") == []
+    assert compose.leftovers(client, mine) == []
+    assert compose.leftovers(docker26, mine) == []
     (run_dir,) = tmp_path.iterdir()
     assert json.loads((run_dir / "results.json").read_text())["interrupted"] is True
 
