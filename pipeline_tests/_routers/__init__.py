@@ -26,13 +26,19 @@ from pipeline_tests._scenario.model import Router
 KINDS: dict[str, RouterKind] = {k.name: k for k in (
     BuiltinRouter(), FLUENT_BIT, AWS_FOR_FLUENT_BIT, FLUENTD)}
 
-__all__ = ["KINDS", "TAIL_PATH", "RouterCounters", "RouterKind", "RouterPorts", "counters",
+__all__ = ["KINDS", "TAIL_PATH", "RouterCounters", "RouterKind", "RouterPorts", "check",
+           "counters",
            "describe_kinds", "ensure_image", "image_for", "is_ready", "poll", "prepare",
            "presets_dir"]
 
 
 def image_for(router: Router) -> str:
     return router.image or KINDS[router.kind].default_image
+
+
+def check(router: Router) -> None:
+    """InputError for settings the router's kind cannot carry out (before the run)."""
+    KINDS[router.kind].check(router)
 
 
 def prepare(router: Router, conf_dir: Path, ports: RouterPorts,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pipeline_tests._routers import rendered_keys
 from pipeline_tests._routers.files import read_json
 from pipeline_tests._routers.kind import RouterCounters, RouterPorts
 from pipeline_tests._routers.metrics import Poll
@@ -15,6 +16,9 @@ class BuiltinRouter:
     name = "builtin"
     default_image = "pipeline-tests/fixture:latest"
     presets: dict[str, str | None] = {}
+
+    def check(self, router: Router) -> None:
+        rendered_keys.refuse_any(router)
 
     def prepare(self, router: Router, conf_dir: Path, ports: RouterPorts,
                 topology: str) -> dict[str, str]:

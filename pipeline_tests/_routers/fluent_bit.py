@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pipeline_tests._routers import fluent_bit_conf as conf
 from pipeline_tests._routers import fluent_bit_counts as counts
+from pipeline_tests._routers import rendered_keys
 from pipeline_tests._routers.files import USER_DIR, RouterFiles, router_files
 from pipeline_tests._routers.kind import RouterCounters, RouterPorts
 from pipeline_tests._routers.metrics import Poll, last_answer, polled_ready
@@ -26,6 +27,9 @@ class FluentBitRouter:
     name: str
     default_image: str
     presets: Mapping[str, str | None] = field(default_factory=dict)
+
+    def check(self, router: Router) -> None:
+        rendered_keys.check(router, conf.OWNED_OUTPUT, conf.OWNED_INPUT, subsections=False)
 
     def prepare(self, router: Router, conf_dir: Path, ports: RouterPorts,
                 topology: str) -> dict[str, str]:
@@ -55,7 +59,7 @@ def config_for(router: Router, ports: RouterPorts, files: RouterFiles) -> conf.F
         router_port=ports.router, sink_port=ports.sink, metrics_port=ports.metrics,
         flush=router.flush_interval, grace=router.grace, storage_type=router.storage_type,
         require_ack=router.require_ack, include=files.include, tail_path=files.tail[0],
-        tail_format=files.tail[1])
+        tail_format=files.tail[1], output_keys=router.output, input_keys=router.forward_input)
 
 
 def _link_siblings(conf_dir: Path, user_dir: Path) -> None:

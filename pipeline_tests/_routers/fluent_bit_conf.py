@@ -17,6 +17,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from pipeline_tests._routers.rendered_keys import ITS_ID, ITS_INPUT, NEXT_TIER
+from pipeline_tests._scenario.model import Keys
+
 MAIN_FILE = "pipeline-tests.conf"  # never a name a user's file is likely to have
 SOCKET = "/var/run/fluent.sock"  # where FireLens puts it
 STORAGE_DIR = "/pt/storage"
@@ -50,6 +53,16 @@ class FluentBitConfig:
     include: str | None  # in-container path of the user's file or preset; None: FireLens only
     tail_path: str | None = None  # topologies `file`, `tail`: the log file(s) to follow
     tail_format: str = "raw"  # raw lines, or `docker`: json-file lines (the log in `log`)
+    output_keys: Keys = ()  # router.output: added to the [OUTPUT] to the next tier
+    input_keys: Keys = ()  # router.forward_input: added to both forward [INPUT]s
+
+
+# Keys of those sections pipeline-tests sets itself (lower case: Fluent Bit ignores case).
+OWNED_OUTPUT = {"name": NEXT_TIER, "match": NEXT_TIER, "host": NEXT_TIER, "port": NEXT_TIER,
+                "alias": ITS_ID, "require_ack_response": "set it with '{section}.require_ack'"}
+OWNED_INPUT = {"name": ITS_INPUT, "unix_path": ITS_INPUT, "listen": ITS_INPUT,
+               "port": ITS_INPUT, "alias": ITS_ID,
+               "storage.type": "set it with '{section}.storage_type'"}
 
 
 def render(config: FluentBitConfig) -> str:
@@ -80,11 +93,12 @@ def _service(config: FluentBitConfig) -> str:
 
 def _inputs(config: FluentBitConfig) -> str:
     storage = [("storage.type", config.storage_type)]
+    extra = _pairs(config.input_keys)
     unix = _section("INPUT", [("Name", "forward"), ("Alias", UNIX_ALIAS),
-                              ("unix_path", SOCKET), *storage])
+                              ("unix_path", SOCKET), *storage, *extra])
     tcp = _section("INPUT", [("Name", "forward"), ("Alias", TCP_ALIAS),
                              ("Listen", "127.0.0.1"), ("Port", str(config.router_port)),
-                             *storage])
+                             *storage, *extra])
     if config.tail_path is None:
         return f"{unix}\n{tcp}"
     parser = [("multiline.parser", "docker")] if config.tail_format == "docker" else []
@@ -112,7 +126,12 @@ def _sink_output(config: FluentBitConfig) -> str:
         ("Name", "forward"), ("Alias", SINK_ALIAS), ("Match", APP_MATCH),
         ("Host", "127.0.0.1"), ("Port", str(config.sink_port)),
         ("Require_ack_response", "true" if config.require_ack else "false"),
+        *_pairs(config.output_keys),
     ])
+
+
+def _pairs(keys: Keys) -> list[tuple[str, str]]:
+    return [(key, value) for key, value in keys if isinstance(value, str)]
 
 
 def _seconds(value: float) -> str:

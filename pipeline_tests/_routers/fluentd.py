@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pipeline_tests._routers import fluentd_conf as conf
 from pipeline_tests._routers import fluentd_counts as counts
+from pipeline_tests._routers import rendered_keys
 from pipeline_tests._routers.files import RouterFiles, router_files
 from pipeline_tests._routers.kind import RouterCounters, RouterPorts
 from pipeline_tests._routers.metrics import Poll, last_json, polled_ready
@@ -20,6 +21,9 @@ class FluentdRouter:
     name = "fluentd"
     default_image = "fluent/fluentd:v1.19-debian-1"
     presets: dict[str, str | None] = {"firelens": None}
+
+    def check(self, router: Router) -> None:
+        rendered_keys.check(router, conf.OWNED_OUTPUT, conf.OWNED_INPUT, subsections=True)
 
     def prepare(self, router: Router, conf_dir: Path, ports: RouterPorts,
                 topology: str) -> dict[str, str]:
@@ -53,7 +57,8 @@ def config_for(router: Router, ports: RouterPorts, files: RouterFiles) -> conf.F
         router_port=ports.router, sink_port=ports.sink, metrics_port=ports.metrics,
         flush_interval=router.flush_interval, flush_at_shutdown=router.flush_at_shutdown,
         buffer_type=router.buffer_type, require_ack=router.require_ack, include=files.include,
-        tail_path=files.tail[0], tail_format=files.tail[1])
+        tail_path=files.tail[0], tail_format=files.tail[1], output_keys=router.output,
+        input_keys=router.forward_input)
 
 
 FLUENTD = FluentdRouter()

@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pipeline_tests._routers.fluent_bit_conf import ECS_METADATA
+from pipeline_tests._routers.rendered_keys import ITS_ID, ITS_INPUT, NEXT_TIER
+from pipeline_tests._scenario.model import Keys
 
 MAIN_FILE = "fluent.conf"
 SOCKET = "/var/run/fluent.sock"
@@ -40,6 +42,20 @@ class FluentdConfig:
     include: str | None  # in-container path of the user's file; None: FireLens only
     tail_path: str | None = None  # topologies `file`, `tail`: the log file(s) to follow
     tail_format: str = "raw"  # raw lines, or `docker`: json-file lines (the log in `log`)
+    output_keys: Keys = ()  # router.output: added to the sink's <match> (and its subsections)
+    input_keys: Keys = ()  # router.forward_input: added to the forward <source>
+
+
+# Parameters pipeline-tests sets itself (`subsection.param` inside <server> or <buffer>).
+OWNED_OUTPUT = {
+    "@type": NEXT_TIER, "@id": ITS_ID, "server.host": NEXT_TIER, "server.port": NEXT_TIER,
+    "require_ack_response": "set it with '{section}.require_ack'",
+    "buffer.@type": "set it with '{section}.buffer_type'",
+    "buffer.path": "it comes with '{section}.buffer_type: file'",
+    "buffer.flush_mode": "it flushes every '{section}.flush_interval'",
+    "buffer.flush_interval": "set it with '{section}.flush_interval'",
+    "buffer.flush_at_shutdown": "set it with '{section}.flush_at_shutdown'"}
+OWNED_INPUT = {"@type": ITS_INPUT, "@id": ITS_ID, "bind": ITS_INPUT, "port": ITS_INPUT}
 
 
 def render(config: FluentdConfig) -> str:
@@ -66,7 +82,8 @@ def _sources(config: FluentdConfig) -> list[str]:
     sources = [
         _block("source", ["@type unix", f"@id {UNIX_ID}", f"path {SOCKET}"]),
         _block("source", ["@type forward", f"@id {TCP_ID}", "bind 127.0.0.1",
-                          f"port {config.router_port}"]),
+                          f"port {config.router_port}", *_params(config.input_keys),
+                          *_subsections(config.input_keys, {})]),
         _block("source", ["@type monitor_agent", f"@id {MONITOR_ID}", "bind 127.0.0.1",
                           f"port {config.metrics_port}"]),
     ]
@@ -93,8 +110,23 @@ def _sink_match(config: FluentdConfig) -> str:
         buffer.append(f"path {STORAGE_DIR}/buffer")
     buffer += ["flush_mode interval", f"flush_interval {config.flush_interval:g}s",
                f"flush_at_shutdown {'true' if config.flush_at_shutdown else 'false'}"]
-    server = _block("server", ["host 127.0.0.1", f"port {config.sink_port}"], "    ")
-    return (f"<match {APP_MATCH}>\n    @type forward\n    @id {SINK_ID}\n"
-            f"    require_ack_response {'true' if config.require_ack else 'false'}\n"
-            f"{server}{_block('buffer', buffer, '    ')}</match>\n")
+    sections = {"server": ["host 127.0.0.1", f"port {config.sink_port}"], "buffer": buffer}
+    body = ["@type forward", f"@id {SINK_ID}",
+            f"require_ack_response {'true' if config.require_ack else 'false'}",
+            *_params(config.output_keys), *_subsections(config.output_keys, sections)]
+    return _block(f"match {APP_MATCH}", body)
+
+
+def _params(keys: Keys) -> list[str]:
+    return [f"{key} {value}" for key, value in keys if isinstance(value, str)]
+
+
+def _subsections(keys: Keys, ours: dict[str, list[str]]) -> list[str]:
+    """Our subsections with the scenario's parameters added, then the scenario's own, as lines
+    of the enclosing block."""
+    given = {key: value for key, value in keys if not isinstance(value, str)}
+    blocks = [_block(name, [*lines, *_params(given.pop(name, ()))])
+              for name, lines in ours.items()]
+    blocks += [_block(name, _params(value)) for name, value in given.items()]
+    return [line for block in blocks for line in block.splitlines()]
 

@@ -95,6 +95,10 @@ class RouterKind(Protocol):
         """Preset name -> in-container path of the file it includes (None: FireLens alone)."""
         ...
 
+    def check(self, router: Router) -> None:
+        """InputError for settings this kind cannot carry out (checked before the run)."""
+        ...
+
     def prepare(self, router: Router, conf_dir: Path, ports: RouterPorts,
                 topology: str) -> dict[str, str]:
         """Write the router's config files into `conf_dir` and copy the user's files next to it

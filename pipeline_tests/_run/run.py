@@ -25,6 +25,7 @@ from typing import Any
 import docker
 import requests
 
+from pipeline_tests import _routers as routers
 from pipeline_tests._docker import compose, engine, images
 from pipeline_tests._errors import SetupError, TrialFailed
 from pipeline_tests._events import (
@@ -79,6 +80,8 @@ def run(scenario: Scenario, out: str | Path = "runs", *, on_event: OnEvent | Non
     emit = on_event or _ignore
     scenario = scenario.with_overrides()  # checks a Scenario built in Python, as YAML is
     cells = matrix.cells_of(scenario)
+    for cell in cells:
+        _check_routers(cell.scenario)
     out = Path(out).expanduser().resolve()
     if resume:
         stored.open_run(out, resume)  # a wrong id fails before anything is built
@@ -86,6 +89,13 @@ def run(scenario: Scenario, out: str | Path = "runs", *, on_event: OnEvent | Non
         seats = _engines(cells, client, pull, emit)
         run_id, run_dir, header = _header(scenario, seats, out, resume)
     return _execute(plan(cells, run_id, run_dir), run_dir, header, seats, emit)
+
+
+def _check_routers(scenario: Scenario) -> None:
+    """What each router tier's kind cannot carry out, refused before anything starts."""
+    routers.check(scenario.router)
+    if "aggregator" in scenario.topologies:
+        routers.check(scenario.aggregator)
 
 
 def _engines(cells: list[matrix.Cell], client: docker.DockerClient | None, pull: bool,

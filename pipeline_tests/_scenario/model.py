@@ -6,6 +6,12 @@ Plain frozen values; scenario.py builds and checks a whole Scenario from them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Union
+
+# Extra keys for a config section pipeline-tests renders (router.output, router.forward_input):
+# (key, value) pairs in the order given; a value is text, or (Fluentd) the pairs of a
+# subsection such as <server> or <buffer>.
+Keys = tuple[tuple[str, Union[str, "Keys"]], ...]
 
 TOPOLOGIES = ("firelens", "direct-tcp", "direct-unix", "file", "tail", "aggregator")
 DEFAULT_TOPOLOGIES = ("firelens", "direct-tcp")  # the incident's comparison
@@ -55,6 +61,11 @@ class Router:
     pause_on_stop: bool = True
     storage_type: str = "memory"  # Fluent Bit `storage.type`: memory or filesystem
     buffer_type: str = "memory"  # Fluentd `<buffer>` @type: memory or file
+    # Real routers: extra keys on what pipeline-tests renders for this tier (see
+    # _routers/rendered_keys.py): its Forward output to the next tier (Fluent Bit [OUTPUT],
+    # Fluentd <match> with <server>/<buffer> subsections) and its Forward inputs.
+    output: Keys = ()
+    forward_input: Keys = ()
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from pipeline_tests._scenario.model import (
     Client,
     Driver,
     Fault,
+    Keys,
     Limits,
     Router,
     SinkDelays,
@@ -85,6 +86,9 @@ def to_dict(scenario: Scenario) -> dict[str, Any]:
     data["engines"] = list(scenario.engines)
     data["matrix"] = {axis: list(values) for axis, values in scenario.matrix}
     data["exclude"] = [dict(entry) for entry in scenario.exclude]
+    for tier in ("router", "aggregator"):
+        for name in ("output", "forward_input"):
+            data[tier][name] = keys_as_dict(getattr(getattr(scenario, tier), name))
     return data
 
 
@@ -172,6 +176,8 @@ def _section(cls: type, data: Any, where: Locate, name: str) -> Any:
 
 
 def _coerce(value: Any, type_name: str, where: str, key: str) -> Any:
+    if type_name == "Keys":
+        return _keys(value, where, key)
     kinds = {"int": int, "int | None": int, "float": float, "float | None": float, "bool": bool,
              "str": str, "str | None": str}
     kind = kinds[str(type_name)]
@@ -184,6 +190,36 @@ def _coerce(value: Any, type_name: str, where: str, key: str) -> Any:
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise InputError(f"{where}: '{key}' must be {_article(kind)}, got {value!r}.")
     return value
+
+
+def _keys(value: Any, where: str, key: str, depth: int = 0) -> Keys:
+    """A mapping of config keys to values (text, numbers, true/false; one level of mappings for
+    a Fluentd subsection) as (key, text) pairs; a scenario's to_dict() gives the pairs back."""
+    if isinstance(value, (list, tuple)) and all(
+            isinstance(p, (list, tuple)) and len(p) == 2 for p in value):
+        value = dict(value)
+    if not isinstance(value, Mapping):
+        raise InputError(f"{where}: '{key}' must be a mapping of config keys to values, e.g. "
+                         f"{{Retain_metadata_in_forward_mode: false}}, got {value!r}.")
+    pairs: list[tuple[str, Any]] = []
+    for name, item in value.items():
+        if isinstance(item, bool):
+            pairs.append((str(name), "true" if item else "false"))
+        elif isinstance(item, (str, int, float)):
+            pairs.append((str(name), str(item)))
+        elif isinstance(item, (Mapping, list, tuple)) and depth == 0:
+            pairs.append((str(name), _keys(item, where, f"{key}.{name}", 1)))
+        else:
+            raise InputError(f"{where}: '{key}.{name}' must be text, a number or true/false"
+                             f"{'' if depth else ' (or a mapping: a Fluentd subsection)'}, "
+                             f"got {item!r}.")
+    return tuple(pairs)
+
+
+def keys_as_dict(keys: Keys) -> dict[str, Any]:
+    """The pairs as the mapping a scenario file gives (subsections as mappings)."""
+    return {name: value if isinstance(value, str) else keys_as_dict(value)
+            for name, value in keys}
 
 
 def _article(kind: type) -> str:
