@@ -65,7 +65,7 @@ class StopStep:
 
     label: str
     trial: int
-    container: str  # "app" or "router"
+    container: str  # "app", "router", or "aggregator" (its own end, after the drain)
     action: str  # "SIGTERM", "SIGKILL" or "exited"
     elapsed: float  # seconds since the flood started (TrialProgress.elapsed's clock)
 

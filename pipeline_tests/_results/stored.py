@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline_tests._errors import InputError
+from pipeline_tests._results.log_errors import LogError
 from pipeline_tests._results.run_results import RESULTS_FILE as RESULTS
 from pipeline_tests._results.run_results import RunResults
 from pipeline_tests._results.trial_result import TrialFailure, TrialResult
@@ -124,8 +125,9 @@ def load_result(data: Mapping[str, Any]) -> TrialResult:
     flat["latency_p50_ms"], flat["latency_p99_ms"] = latency.get("p50"), latency.get("p99")
     flat["lost_ranges"] = tuple(tuple(r) for r in flat.get("lost_ranges", ()))
     flat["hops"] = dict(flat.get("hops", {}))
-    for name in ("emitted_by_stream", "stop_seq", "tier_errors"):
+    for name in ("emitted_by_stream", "stop_seq"):
         flat[name] = tuple(flat.get(name, ()))
+    flat["log_errors"] = tuple(LogError.from_json(e) for e in flat.get("log_errors", ()))
     values = {}
     for field in dataclasses.fields(TrialResult):
         if field.name in flat:

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipeline_tests._results.log_errors import LogError
+
 # The hops a line crosses, in order; the result says between which two a line was lost.
 # aggregator_in/_out only in topology `aggregator` (the second router tier).
 HOPS = ("app", "router_in", "router_out", "aggregator_in", "aggregator_out", "sink")
@@ -55,9 +57,11 @@ class TrialResult:
     driver_evidence: Mapping[str, Any] = field(default_factory=dict)
     # The engine that ran it: name, version, api_version, kernel, os, cpus, cgroup.
     engine: Mapping[str, Any] = field(default_factory=dict)
-    # topology aggregator: the sender's own error lines when a tier received less than the one
-    # before it sent (e.g. the sidecar cannot reach or talk to the aggregator)
-    tier_errors: tuple[str, ...] = ()
+    # What each router tier logged as going wrong (log_errors.py): per tier, by kind, with
+    # counts and a first example (e.g. the aggregator rejecting what the sidecar sends)
+    log_errors: tuple[LogError, ...] = ()
+    # The fault as it happened, where that is not as asked (e.g. cut short by the stop)
+    fault_cut: str = ""
 
     @property
     def label(self) -> str:
@@ -74,7 +78,7 @@ class TrialResult:
         data["engine"] = dict(self.engine)
         data["emitted_by_stream"] = list(self.emitted_by_stream)
         data["stop_seq"] = list(self.stop_seq)
-        data["tier_errors"] = list(self.tier_errors)
+        data["log_errors"] = [error.as_json() for error in self.log_errors]
         return data
 
 

@@ -1,6 +1,8 @@
 """The run's verdict in words: which cells lost, how much, in how many trials, at which hop,
-before or after the stop signal, and what not losing cost the app (the rate it reached against
-the cell that lost). Only what was measured: no advice, no guess.
+before or after the stop signal, what the routers logged about it (the likely cause, where a
+tier delivered nothing), and what changed from what was asked (a rate not reached, a fault cut
+short by the stop); what not losing cost the app (the rate it reached against the cell that
+lost). Only what was measured: no advice, no guess.
 
 Pure: trials in, one paragraph out (or its parts, one per cell).
 """
@@ -11,6 +13,7 @@ from collections.abc import Mapping, Sequence
 
 from pipeline_tests._container.tally import NO_STOP
 from pipeline_tests._results.hops import trial_gaps
+from pipeline_tests._results.log_errors import LogError, merged, tier_name
 from pipeline_tests._results.stats import lost_pct
 from pipeline_tests._results.trial_result import HOPS, TrialFailure, TrialResult
 
@@ -74,15 +77,15 @@ def _lossless(label: str, group: Sequence[TrialResult],
               lossy: Mapping[str, Sequence[TrialResult]]) -> str:
     n = len(group)
     text = f"{label} lost 0 lines in {n}/{n} trials"
-    if not lossy:
-        return text
-    other = max(lossy, key=lambda name: _shared(label, name))  # the closest cell that lost
-    rate, other_rate = _rate(group), _rate(lossy[other])
-    asked = group[0].requested_rate  # None: as fast as it could
-    slowed = asked is None or rate < SLOWER * asked  # a rate that was set and reached: no cost
-    if slowed and rate < SLOWER * other_rate:
-        text += f", but the app reached only {rate:,.0f} lines/s ({other}: {other_rate:,.0f})"
-    return text
+    unreached = _unreached(group)
+    if unreached:
+        return ", ".join([text, f"but {unreached}", *_fault_cut(group)])
+    if lossy and group[0].requested_rate is None:  # as fast as it could: against the others
+        other = max(lossy, key=lambda name: _shared(label, name))  # the closest cell that lost
+        rate, other_rate = _rate(group), _rate(lossy[other])
+        if rate < SLOWER * other_rate:
+            text += f", but the app reached only {rate:,.0f} lines/s ({other}: {other_rate:,.0f})"
+    return ", ".join([text, *_fault_cut(group)])
 
 
 def _lossy(label: str, group: Sequence[TrialResult]) -> str:
@@ -91,29 +94,144 @@ def _lossy(label: str, group: Sequence[TrialResult]) -> str:
     low, high = min(t.lost for t in lost), max(t.lost for t in lost)
     lines = (f"{low:,} line{'s' if low > 1 else ''}" if low == high
              else f"{low:,}-{high:,} lines")
-    return (f"{label} lost {_pct(pct)} ({lines}) in {len(lost)}/{len(group)} trials, "
-            f"{_where(lost)}, {_when(lost)}")
+    unreached = _unreached(group)
+    return ", ".join([
+        f"{label} lost {_pct(pct)} ({lines}) in {len(lost)}/{len(group)} trials", _where(lost),
+        _when(lost), *([unreached] if unreached else []), *_fault_cut(group), *_cause(lost)])
+
+
+def _unreached(group: Sequence[TrialResult]) -> str:
+    """What the app reached where that is short of the rate asked (empty: reached, or none
+    was asked)."""
+    asked = group[0].requested_rate
+    if asked is None or _rate(group) >= SLOWER * asked:
+        return ""
+    low, high = min(t.achieved_rate for t in group), max(t.achieved_rate for t in group)
+    reached = f"{low:,.0f}" if round(low) == round(high) else f"{low:,.0f}-{high:,.0f}"
+    return f"the app reached only {reached} of the {asked:,} lines/s asked"
+
+
+def _fault_cut(group: Sequence[TrialResult]) -> list[str]:
+    """The fault where it did not happen as asked, in how many trials."""
+    cut = [t.fault_cut for t in group if t.fault_cut]
+    if not cut:
+        return []
+    return [f"{cut[0]}" + ("" if len(group) == 1 else f" ({len(cut)}/{len(group)} trials)")]
 
 
 def _where(lost: Sequence[TrialResult]) -> str:
+    """One place (or a split over places) where lines were lost; trials whose hop counts
+    cannot tell it apart from a coarser span are "unknown", not a second place."""
     gaps: dict[str, int] = {}
-    for trial in lost:
+    trials_of: dict[str, set[int]] = {}
+    for index, trial in enumerate(lost):
         for pair, gap in trial_gaps(trial).items():
             gaps[pair] = gaps.get(pair, 0) + gap
+            trials_of.setdefault(pair, set()).add(index)
+    coarse = {pair for pair in gaps if any(other != pair and _within(other, pair)
+                                           for other in gaps)}
+    places = {pair: gap for pair, gap in gaps.items() if pair not in coarse}
     topology = lost[0].topology
-    if len(gaps) == 1:
-        return f"all {_phrase(next(iter(gaps)), topology)}"
-    total = sum(gaps.values())
-    return ", ".join(f"{_pct(100.0 * gaps[pair] / total)} {_phrase(pair, topology)}"
-                     for pair in sorted(gaps, key=_pair_order))
+    if len(places) == 1:
+        text = f"all {_phrase(next(iter(places)), lost[0])}"
+    else:
+        total = sum(places.values())
+        text = ", ".join(f"{_pct(100.0 * places[pair] / total)} {_phrase(pair, lost[0])}"
+                         for pair in sorted(places, key=_pair_order))
+    if not coarse:
+        return text
+    unknown = set().union(*(trials_of[pair] for pair in coarse))
+    hops = sorted({hop for pair in coarse for hop in _inside(pair, lost[0])}, key=HOPS.index)
+    return (f"{text} where counted, unknown in {len(unknown)} trial"
+            f"{'s' if len(unknown) > 1 else ''} ({_hops_named(hops, topology)} not counted)")
 
 
-def _phrase(pair: str, topology: str) -> str:
+def _within(inner: str, outer: str) -> bool:
+    """Whether hop pair `inner` lies inside `outer` (e.g. app->router_in inside app->sink)."""
+    (a, b), (c, d) = _pair_order(inner), _pair_order(outer)
+    return c <= a and b <= d
+
+
+def _inside(pair: str, trial: TrialResult) -> tuple[str, ...]:
+    """The trial's hops strictly between a pair's two (those that did not count)."""
+    first, last = _pair_order(pair)
+    return tuple(hop for hop in HOPS[first + 1:last] if hop in trial.hops)
+
+
+def _hops_named(hops: Sequence[str], topology: str) -> str:
+    """'the router's input and output', 'the sidecar's output and the aggregator's input'."""
+    sides: dict[str, list[str]] = {}
+    for hop in hops:
+        tier, _, side = hop.partition("_")
+        sides.setdefault(tier, []).append("input" if side == "in" else "output")
+    return " and ".join(f"{tier_name(tier, topology)}'s {' and '.join(names)}"
+                        for tier, names in sides.items())
+
+
+def _hop_name(hop: str, topology: str) -> str:
+    tier, _, side = hop.partition("_")
+    if not side:
+        return f"the {hop}"
+    owner = tier_name(tier, topology).removeprefix("the ")
+    return f"the {owner}'s {'input' if side == 'in' else 'output'}"
+
+
+def _phrase(pair: str, trial: TrialResult) -> str:
+    topology = trial.topology
     if pair == "app->router_in":
         side = _APP_SIDE.get(topology)
-        return "between the app and the router" + (f" ({side})" if side else "")
+        router = tier_name("router", topology).removeprefix("the ")
+        return f"between the app and the {router}" + (f" ({side})" if side else "")
+    if topology != "aggregator" and pair in _PAIRS:
+        return _PAIRS[pair]
     first, _, second = pair.partition("->")
-    return _PAIRS.get(pair, f"between {first} and {second} (the hops between count nothing)")
+    if first.endswith("_in") and second == first.replace("_in", "_out"):
+        return (f"inside {tier_name(first.partition('_')[0], topology)} (accepted by its "
+                "input, not delivered)")
+    if pair == "router_out->aggregator_in":
+        return "between the sidecar and the aggregator"
+    between = _inside(pair, trial)
+    counts = f" ({_hops_named(between, topology)} not counted)" if between else ""
+    return f"between {_hop_name(first, topology)} and {_hop_name(second, topology)}{counts}"
+
+
+def _cause(lost: Sequence[TrialResult]) -> list[str]:
+    """What the tiers logged in the trials that lost, downstream first: the first is the likely
+    cause ("delivered nothing" where the tier passed on no line in any of them)."""
+    errors = merged(t.log_errors for t in lost)
+    tiers = list(dict.fromkeys(error.tier for error in errors))
+    topology = lost[0].topology
+    parts = []
+    for n, tier in enumerate(tiers):
+        mine = [error for error in errors if error.tier == tier]
+        said = _said(mine[0], len(lost)) + (
+            f" and {len(mine) - 1} other kind{'s' if len(mine) > 2 else ''} of warning or "
+            "error" if len(mine) > 1 else "")
+        name = tier_name(tier, topology)
+        if n == 0:
+            nothing = all(_delivered(t, tier) == 0 for t in lost)
+            parts.append(f"likely cause: {name} delivered nothing and logged {said}" if nothing
+                         else f"{name} logged {said}")
+        else:
+            parts.append(f"{name} logged {said}")
+    return parts
+
+
+def _said(error: LogError, trials: int) -> str:
+    times = f"{error.count:,} time{'s' if error.count > 1 else ''}"
+    where = "" if error.trials == trials else f" in {error.trials}/{trials} trials"
+    return f'"{_short(error.first)}" ({times}{where})'
+
+
+def _short(text: str, width: int = 200) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def _delivered(trial: TrialResult, tier: str) -> int | None:
+    """The lines a tier passed on: the last tier's are the sink's."""
+    if tier == "router" and "aggregator_in" in trial.hops:
+        return trial.hops.get("router_out")
+    return trial.hops.get("sink")
 
 
 def _when(lost: Sequence[TrialResult]) -> str:

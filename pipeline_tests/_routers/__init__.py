@@ -27,7 +27,7 @@ KINDS: dict[str, RouterKind] = {k.name: k for k in (
     BuiltinRouter(), FLUENT_BIT, AWS_FOR_FLUENT_BIT, FLUENTD)}
 
 __all__ = ["KINDS", "TAIL_PATH", "RouterCounters", "RouterKind", "RouterPorts", "check",
-           "counters",
+           "counters", "log_errors",
            "describe_kinds", "ensure_image", "image_for", "is_ready", "poll", "prepare",
            "presets_dir"]
 
@@ -39,6 +39,11 @@ def image_for(router: Router) -> str:
 def check(router: Router) -> None:
     """InputError for settings the router's kind cannot carry out (before the run)."""
     KINDS[router.kind].check(router)
+
+
+def log_errors(router: Router, log: str) -> list[str]:
+    """What went wrong in the router's own words, from its log."""
+    return KINDS[router.kind].log_errors(log)
 
 
 def prepare(router: Router, conf_dir: Path, ports: RouterPorts,

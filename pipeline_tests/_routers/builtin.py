@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline_tests._routers import rendered_keys
+from pipeline_tests._routers import logs, rendered_keys
 from pipeline_tests._routers.files import read_json
 from pipeline_tests._routers.kind import RouterCounters, RouterPorts
 from pipeline_tests._routers.metrics import Poll
@@ -19,6 +19,10 @@ class BuiltinRouter:
 
     def check(self, router: Router) -> None:
         rendered_keys.refuse_any(router)
+
+    def log_errors(self, log: str) -> list[str]:
+        # fixtures/router.py: "router ready", else "router: <what went wrong>".
+        return [text for text in logs.messages(log) if text.startswith("router: ")]
 
     def prepare(self, router: Router, conf_dir: Path, ports: RouterPorts,
                 topology: str) -> dict[str, str]:

@@ -31,6 +31,9 @@ class FluentBitRouter:
     def check(self, router: Router) -> None:
         rendered_keys.check(router, conf.OWNED_OUTPUT, conf.OWNED_INPUT, subsections=False)
 
+    def log_errors(self, log: str) -> list[str]:
+        return counts.problems(log)
+
     def prepare(self, router: Router, conf_dir: Path, ports: RouterPorts,
                 topology: str) -> dict[str, str]:
         files = router_files(router, self.presets, "fluent-bit", conf_dir, topology)

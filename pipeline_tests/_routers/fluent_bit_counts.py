@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from pipeline_tests._routers import logs
 from pipeline_tests._routers.kind import RouterCounters
 
 SNAPSHOT_METRIC = "fluentbit_uptime"
@@ -111,6 +112,11 @@ def router_counters(last: Snapshot | None, shutdown: Shutdown, ours: frozenset[s
                               sent_at_sink=True)
     return RouterCounters(None, None, received_at_sink=True, received_floor=received,
                           sent_at_sink=True)
+
+
+def problems(log: str) -> list[str]:
+    """Its warnings and errors (not the warning every stop logs), as it wrote them."""
+    return [text for text in logs.messages(log) if _is_problem(text)]
 
 
 def _is_problem(text: str) -> bool:

@@ -25,6 +25,9 @@ class FluentdRouter:
     def check(self, router: Router) -> None:
         rendered_keys.check(router, conf.OWNED_OUTPUT, conf.OWNED_INPUT, subsections=True)
 
+    def log_errors(self, log: str) -> list[str]:
+        return counts.problems(log)
+
     def prepare(self, router: Router, conf_dir: Path, ports: RouterPorts,
                 topology: str) -> dict[str, str]:
         files = router_files(router, self.presets, "fluentd", conf_dir, topology)

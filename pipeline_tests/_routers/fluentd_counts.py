@@ -16,9 +16,11 @@ records (RouterCounters.received_at_sink).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
+from pipeline_tests._routers import logs
 from pipeline_tests._routers.kind import RouterCounters
 
 DONE = "Worker 0 finished with status 0"
@@ -50,6 +52,23 @@ def why_not_clean(log: str) -> str:
         if "[error]" in line or ("[warn]" in line and not any(b in line for b in BENIGN_WARNINGS)):
             return f"it logged: {line.strip()[-160:]}"
     return ""
+
+
+# A backtrace follows an error, a line a frame, at the error's level.
+_LEVEL = re.compile(r"\[(?:warn|error|fatal)\]:\s*(?:#\d+\s+)?(.*)")
+_BACKTRACE = ("/", "suppressed same stacktrace")
+
+
+def problems(log: str) -> list[str]:
+    """Its warnings and errors (not the warnings every run logs, nor backtraces), as it wrote
+    them."""
+    found = []
+    for text in logs.messages(log):
+        level = _LEVEL.search(text)
+        if (level is not None and not level.group(1).startswith(_BACKTRACE)
+                and not any(benign in text for benign in BENIGN_WARNINGS)):
+            found.append(text)
+    return found
 
 
 def router_counters(plugins: Mapping[str, Any], log: str, keeps_everything: str) -> RouterCounters:

@@ -43,41 +43,43 @@ class RouterCounters:
     sent: int | None  # records its output sent to the sink (Fluent Bit: flushed OK)
     received_unknown: str = ""  # why received is None
     sent_unknown: str = ""  # why sent is None
-    # Counted where the router delivers, at the sink (resolve() fills them in): `sent` always
-    # for a real router; `received` when the router provably delivered all it accepted. A
-    # received_floor (its own last count, a lower bound) above the sink's disproves that.
+    # Counted where the router delivers, by the next tier (resolve() fills them in): `sent`
+    # always for a real router; `received` when the router provably delivered all it
+    # accepted. A received_floor (its own last count, a lower bound) above what the next tier
+    # took in disproves that.
     received_at_sink: bool = False
     sent_at_sink: bool = False
     received_floor: int | None = None
 
-    def resolve(self, sink: int | None) -> RouterCounters:
-        """The counts with those measured at the sink (`sink`: distinct lines it received;
-        None: the router's output does not deliver to the sink, an aggregator is between)."""
-        if sink is None:
-            between = "its output delivers to the aggregator, not the sink"
+    def resolve(self, taken: int | None, by: str = "the sink",
+                why: str = "not counted") -> RouterCounters:
+        """The counts with those measured where the router delivers: `taken` lines reached
+        `by`, the next tier (the sink's distinct lines, or the aggregator tier's input count;
+        None: that count is unknown, `why`)."""
+        if taken is None:
+            unknown = f"it delivers to {by}, whose input count is unknown: {why or 'not counted'}"
             return replace(
                 self, received=None if self.received_at_sink else self.received,
-                received_unknown=between if self.received_at_sink else self.received_unknown,
+                received_unknown=unknown if self.received_at_sink else self.received_unknown,
                 sent=None if self.sent_at_sink else self.sent,
-                sent_unknown=between if self.sent_at_sink else self.sent_unknown,
+                sent_unknown=unknown if self.sent_at_sink else self.sent_unknown,
                 received_at_sink=False, sent_at_sink=False, received_floor=None)
-        received, why = self.received, self.received_unknown
+        received, because = self.received, self.received_unknown
         if self.received_at_sink:
             floor = self.received_floor
-            if floor is not None and floor > sink:
-                received, why = None, (f"it counted {floor:,} records in but the sink received "
-                                       f"{sink:,}: it did not deliver all it accepted")
+            if floor is not None and floor > taken:
+                received, because = None, (f"it counted {floor:,} records in but {by} received "
+                                           f"{taken:,}: it did not deliver all it accepted")
             else:
-                received = sink
-        return replace(self, received=received, received_unknown=why,
-                       sent=sink if self.sent_at_sink else self.sent,
+                received = taken
+        return replace(self, received=received, received_unknown=because,
+                       sent=taken if self.sent_at_sink else self.sent,
                        received_at_sink=False, sent_at_sink=False, received_floor=None)
 
-    @property
-    def unknown(self) -> dict[str, str]:
-        """hop -> why its count is None, for the hops that are None."""
-        reasons = {"router_in": (self.received, self.received_unknown or "not counted"),
-                   "router_out": (self.sent, self.sent_unknown or "not counted")}
+    def unknown(self, tier: str = "router") -> dict[str, str]:
+        """hop -> why its count is None, for the hops that are None (`tier`_in, `tier`_out)."""
+        reasons = {f"{tier}_in": (self.received, self.received_unknown or "not counted"),
+                   f"{tier}_out": (self.sent, self.sent_unknown or "not counted")}
         return {hop: why for hop, (count, why) in reasons.items() if count is None}
 
 
@@ -97,6 +99,11 @@ class RouterKind(Protocol):
 
     def check(self, router: Router) -> None:
         """InputError for settings this kind cannot carry out (checked before the run)."""
+        ...
+
+    def log_errors(self, log: str) -> list[str]:
+        """The lines of its log that say something went wrong (warnings and errors, not those
+        every clean run logs), without time stamps, in order."""
         ...
 
     def prepare(self, router: Router, conf_dir: Path, ports: RouterPorts,

@@ -284,6 +284,10 @@ def _validate_parts(s: Scenario, need: Need) -> None:
          f"unknown fault '{s.fault.kind}'. Allowed: {', '.join(FAULTS)}.")
     need(s.fault.at >= 0 and s.fault.duration > 0, ("fault",),
          "'fault.at' must be >= 0 and 'fault.duration' > 0 seconds.")
+    need(s.fault.kind == "none" or s.stop.after_lines is not None or s.fault.at < s.stop.after,
+         ("fault", "at"), f"'fault.at' ({s.fault.at:g} s) is at or after the stop "
+         f"('stop.after': {s.stop.after:g} s): the {s.fault.kind} would never happen. Set "
+         "'fault.at' below 'stop.after', or 'fault.kind: none'.")
     need(s.sink.ack_delay >= 0 and s.sink.read_delay >= 0, ("sink",),
          "'sink.ack_delay' and 'sink.read_delay' must be >= 0 seconds.")
     need(s.driver.mode in LOG_MODES, ("driver", "mode"),

@@ -1,19 +1,22 @@
 """Topology `aggregator`'s second tier: a router outside the task (a separate service that
 outlives it). The sidecar sends to it, it sends to the sink; it has its own ports, socket
-directory and state, and is stopped only when the trial ends (compose down), not by the stop
-sequence. See compose/aggregator-<kind>.yaml.
+directory and state. The stop sequence ends the task, not the aggregator: that ends on its own,
+once the task has ended and the sink drained (`end`), so each tier ends at its own time and is
+counted from its own state and log. See compose/aggregator-<kind>.yaml.
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pipeline_tests import _routers as routers
-from pipeline_tests._scenario.model import Aggregator
+from pipeline_tests._scenario.model import Aggregator, Stop
 from pipeline_tests._scenario.scenario import Scenario
 from pipeline_tests._trial import compose_env
+from pipeline_tests._trial.stop import OnStep, router_timeout, terminate
 
 SERVICE = "aggregator"
 
@@ -37,21 +40,8 @@ def prepare(scenario: Scenario, trial_dir: Path, sink_port: int) -> AggregatorTi
     return AggregatorTier(scenario.aggregator, ports, state_dir, env)
 
 
-# What a router logs when it cannot deliver: the builtin router, Fluent Bit, Fluentd.
-_ERROR = re.compile(r"error|warn|unavailable|refused|failed|reset|timed? ?out", re.I)
-_COMPOSE_PREFIX = re.compile(r"^(?:\x1b\[[0-9;]*[A-Za-z])*[\w.-]+\s+\|\s?")
-SHOWN_ERRORS = 5
-
-
-def sender_errors(sidecar: routers.RouterCounters, taken: int | None,
-                  router_log: str) -> tuple[str, ...]:
-    """The sidecar's last error lines when the aggregator took in fewer lines than the sidecar
-    sent or held (or counted nothing): the router's own words for why the tiers did not talk."""
-    sent, held = sidecar.sent, sidecar.received
-    delivered = sent is None or (taken is not None and taken >= sent
-                                 and (held is None or sent >= held))
-    if taken is not None and taken > 0 and delivered:
-        return ()
-    found = [_COMPOSE_PREFIX.sub("", line).strip() for line in router_log.splitlines()
-             if _ERROR.search(line)]
-    return tuple(found[-SHOWN_ERRORS:])
+def end(container: Any, stop: Stop, tick: Callable[[], None], on_step: OnStep) -> None:
+    """The second tier's own end, once the task has ended and the sink drained: SIGTERM, and
+    SIGKILL after the router's stop timeout. Its log then holds its stop (pause, flush, exit)
+    and its counters are final, so it is counted from its own state and log."""
+    terminate(container, SERVICE, router_timeout(stop), tick, on_step)

@@ -12,9 +12,10 @@ from pipeline_tests._container.tally import read_tally
 from pipeline_tests._errors import TrialFailed
 from pipeline_tests._ledger.ledger import reconcile
 from pipeline_tests._results.build import build_result
+from pipeline_tests._results.log_errors import LogError, summarise
 from pipeline_tests._results.timeline import Timeline
 from pipeline_tests._results.trial_result import TrialFailure, TrialResult
-from pipeline_tests._routers.kind import RouterPorts
+from pipeline_tests._routers.kind import RouterCounters, RouterPorts
 from pipeline_tests._trial import aggregator
 from pipeline_tests._trial.aggregator import AggregatorTier
 from pipeline_tests._trial.services import RouterLogs
@@ -41,21 +42,39 @@ def measure(spec: TrialSpec, sink: SinkContainer, ports: RouterPorts,
                           f"lines and the complete part of the ledger holds "
                           f"{ledger.distinct:,}. Run the trial again.")
     report = reconcile(ledger, tally.emitted, tally.stop_seq)
-    # A router's output delivers to the sink, or to the aggregator tier when there is one.
-    router_counts = routers.counters(
-        spec.scenario.router, spec.directory / "router", ports, logs.router,
-    ).resolve(None if tier else report.received_distinct)
-    tier_counts = None if tier is None else routers.counters(
-        tier.settings, tier.state_dir, tier.ports, logs.aggregator or "",
-    ).resolve(report.received_distinct)
+    router_counts, tier_counts = tier_counters(spec, ports, tier, logs, report.received_distinct)
     result = build_result(
         topology=spec.topology, router=spec.scenario.router.kind, stop=spec.scenario.stop.sequence,
         trial=spec.trial, line_run_id=line_run_id, report=report, tally=tally, timeline=timeline,
         router_counts=router_counts, aggregator_counts=tier_counts,
         malformed=stats.malformed, seconds=0.0)
-    errors = (() if tier_counts is None else aggregator.sender_errors(
-        router_counts, tier_counts.received, logs.router))
-    return replace(result, hop_unknown=router_counts.unknown, tier_errors=errors)
+    unknown = {**router_counts.unknown(),
+               **(tier_counts.unknown(aggregator.SERVICE) if tier_counts else {})}
+    return replace(result, hop_unknown=unknown, log_errors=tier_log_errors(spec, tier, logs))
+
+
+def tier_counters(spec: TrialSpec, ports: RouterPorts, tier: AggregatorTier | None,
+                  logs: RouterLogs, sink: int) -> tuple[RouterCounters, RouterCounters | None]:
+    """Each tier counted from its own state and log, and where it delivers: the sidecar by
+    what the aggregator tier took in (when there is one), the last tier by the sink."""
+    sidecar = routers.counters(spec.scenario.router, spec.directory / "router", ports,
+                               logs.router)
+    if tier is None:
+        return sidecar.resolve(sink), None
+    second = routers.counters(tier.settings, tier.state_dir, tier.ports,
+                              logs.aggregator or "").resolve(sink)
+    return sidecar.resolve(second.received, "the aggregator",
+                           second.received_unknown), second
+
+
+def tier_log_errors(spec: TrialSpec, tier: AggregatorTier | None,
+                    logs: RouterLogs) -> tuple[LogError, ...]:
+    """What each tier's log says went wrong, by kind."""
+    found = summarise("router", routers.log_errors(spec.scenario.router, logs.router))
+    if tier is not None:
+        found += summarise(aggregator.SERVICE,
+                           routers.log_errors(tier.settings, logs.aggregator or ""))
+    return found
 
 
 def save_result(outcome: TrialResult | TrialFailure, directory: Path) -> None:

@@ -29,7 +29,7 @@ from docker.models.containers import Container
 from pipeline_tests._results.timeline import Timeline
 from pipeline_tests._scenario.model import Stop
 
-# (container: "app" | "router", action: "SIGTERM" | "SIGKILL" | "exited")
+# (container: "app" | "router" | "aggregator", action: "SIGTERM" | "SIGKILL" | "exited")
 OnStep = Callable[[str, str], None]
 
 
@@ -94,6 +94,15 @@ def _terminate(container: Container, timeout: float, tick: Callable[[], None]) -
     _signal(container, "SIGKILL")
     _wait_exit(container, 10.0, tick)
     return True
+
+
+def terminate(container: Container, role: str, timeout: float,
+              tick: Callable[[], None] = lambda: None, on_step: OnStep | None = None) -> bool:
+    """SIGTERM one container now (SIGKILL after `timeout`), reporting its steps as `role`;
+    True when SIGKILL was needed."""
+    if on_step is not None:
+        container = cast(Container, _Watched(container, role, on_step))
+    return _terminate(container, timeout, tick)
 
 
 def router_timeout(stop: Stop) -> float:

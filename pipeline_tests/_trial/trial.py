@@ -114,10 +114,11 @@ def _shielded() -> Iterator[None]:
 
 
 def _flood(spec: TrialSpec, router: Any, flood_started: float, tick: Callable[[], None],
-           volumes: TrialVolumes) -> None:
-    """Until the stop is due (time or line count), carrying out the router fault on the way."""
+           volumes: TrialVolumes) -> str:
+    """Until the stop is due (time or line count; `none`: the app's own end, `stop.after`),
+    carrying out the router fault on the way; how the fault differed from the one asked."""
     stop, plan = spec.scenario.stop, fault.FaultPlan(spec.scenario.fault)
-    while stop.sequence != "none":
+    while True:
         elapsed = time.monotonic() - flood_started
         if elapsed >= stop.after:
             break
@@ -129,6 +130,7 @@ def _flood(spec: TrialSpec, router: Any, flood_started: float, tick: Callable[[]
         tick()
         time.sleep(0.05)
     fault.undo(plan, router)
+    return fault.as_asked(plan, elapsed)
 
 
 class _Clock:
@@ -173,17 +175,20 @@ def _run(spec: TrialSpec, client: docker.DockerClient, project: compose.Project,
                                  else spec.engine.name)
     app = services.up(client, project, "app")
     clock.enter("flooding")
-    _flood(spec, second_tier if spec.scenario.fault.target == "aggregator" else router,
-           clock.flood_started, tick, volumes)
+    fault_cut = _flood(spec, second_tier if spec.scenario.fault.target == "aggregator"
+                       else router, clock.flood_started, tick, volumes)
     clock.enter("stopping")
     timeline = run_stop(spec.scenario.stop, app, router, tick, on_step)
     clock.enter("draining")
     # A second tier flushes on its own interval: the sink may rest that long between flushes.
     services.wait_drained(sink, spec.scenario.stop.drain, tick,
                   1.0 + (tier.settings.flush_interval if tier is not None else 0.0))
+    if second_tier is not None:  # the aggregator ends after the task and the drain
+        aggregator.end(second_tier, spec.scenario.stop, tick, on_step)
+        services.wait_drained(sink, spec.scenario.stop.drain, tick)
     evidence = daemon_log.collect(driver_log, time.time(), app.id, spec.directory,
                                   spec.topology == "firelens")
     logs = services.save_logs(project, spec.directory, tier)
     result = measure.measure(spec, sink, ports, tier, line_run_id, timeline, logs)
     return replace(result, seconds=round(time.monotonic() - started, 1),
-                   driver_evidence=evidence)
+                   driver_evidence=evidence, fault_cut=fault_cut)
