@@ -13,6 +13,7 @@ from pathlib import Path
 
 from junitparser import Error, Failure, JUnitXml, TestCase, TestSuite
 
+from pipeline_tests._results.log_errors import merged
 from pipeline_tests._results.stats import lost_pct, summarize
 from pipeline_tests._results.trial_result import TrialFailure, TrialResult
 
@@ -46,10 +47,20 @@ def _case(label: str, result: TrialResult, max_loss: int | None) -> TestCase:
     case = TestCase(f"trial {result.trial}", classname=label, time=result.seconds)
     summary = (f"lost {result.lost:,} of {result.emitted:,} lines ({lost_pct(result):.2f}%), "
                f"{result.duplicates:,} duplicates, lost at {result.lost_at}")
-    case.system_out = (f"{summary}\nlost ranges [stream, first, last]: "
-                       f"{[list(r) for r in result.lost_ranges]}\nhops: {dict(result.hops)}\n")
+    # Each tier's warnings and errors, the aggregator's first (downstream: the likelier cause).
+    logged = [f"{e.tier} logged {e.count:,} times: {e.first}"
+              for e in merged([result.log_errors])]
+    fault = [result.fault_cut] if result.fault_cut else []
+    case.system_out = "".join(
+        f"{line}\n" for line in (summary, "lost ranges [stream, first, last]: "
+                                 f"{[list(r) for r in result.lost_ranges]}",
+                                 f"hops: {dict(result.hops)}",
+                                 *(f"{hop} unknown: {why}"
+                                   for hop, why in result.hop_unknown.items()), *fault, *logged))
     if max_loss is not None and result.lost > max_loss:
-        case.result = [Failure(f"{summary}; more than max_loss {max_loss:,}", "lost lines")]
+        cause = "".join(f"; {note}" for note in (*fault, *logged[:1]))
+        case.result = [Failure(f"{summary}; more than max_loss {max_loss:,}{cause}",
+                               "lost lines")]
     return case
 
 

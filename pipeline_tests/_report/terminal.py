@@ -8,7 +8,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from pipeline_tests._results.hops import Waterfall, step_text, waterfalls
+from pipeline_tests._results.hops import (
+    Waterfall,
+    waterfall_cells,
+    waterfall_hops,
+    waterfalls,
+)
+from pipeline_tests._results.log_errors import log_error_rows, shown
 from pipeline_tests._results.run_results import RunResults
 from pipeline_tests._results.side_by_side import EngineRow, compared, engine_rows
 from pipeline_tests._results.stats import CellStats, lost_pct, summarize
@@ -48,7 +54,8 @@ def trial_table(results: Sequence[TrialResult]) -> Table:
 def cell_table(summaries: Sequence[CellStats]) -> Table:
     table = Table(title="Per cell", title_justify="left")
     for name in ("cell", "trials that lost (95% CI)", "lost mean", "lost min-max",
-                 "lost % mean", "dup", "blocked s", "lines/s mean", "lost at"):
+                 "lost % mean", "dup", "blocked s", "lines/s asked", "lines/s reached",
+                 "lost at"):
         table.add_column(name, justify="left" if name in ("cell", "lost at") else "right",
                          no_wrap=name != "cell")
     for s in summaries:
@@ -57,30 +64,56 @@ def cell_table(summaries: Sequence[CellStats]) -> Table:
                       f"({s.loss_share_low:.0%}-{s.loss_share_high:.0%})",
                       f"{s.lost_mean:,.1f}", f"{s.lost_min:,}-{s.lost_max:,}",
                       f"{s.lost_pct_mean:.2f}", str(s.duplicates), f"{s.blocked_s_mean:.2f}",
-                      f"{s.achieved_rate_mean:,.0f}", s.lost_at)
+                      s.rate_asked, _reached(s), s.lost_at)
     return table
 
 
+def _reached(cell: CellStats) -> str:
+    text = f"{cell.achieved_rate_mean:,.0f}"
+    return f"[yellow]{text}[/]" if cell.unreached else text
+
+
 def waterfall_table(falls: Sequence[Waterfall]) -> Table:
-    table = Table(title="Where lines were lost: emitted -> router in -> router out -> sink "
+    hops = waterfall_hops(falls)
+    names = [hop.replace("_", " ") for hop in hops]
+    table = Table(title=f"Where lines were lost: emitted -> {' -> '.join(names)} "
                   "(summed over trials; share of emitted lost at each hop)",
                   title_justify="left")
-    for name in ("cell", "emitted", "router in", "router out", "sink"):
+    for name in ("cell", "emitted", *names):
         table.add_column(name, justify="left" if name == "cell" else "right", no_wrap=True)
     for fall in falls:
-        table.add_row(fall.label, f"{fall.emitted:,}", *(step_text(s, fall) for s in fall.steps))
+        table.add_row(fall.label, f"{fall.emitted:,}", *waterfall_cells(fall, hops))
+    return table
+
+
+def log_error_table(results: Sequence[TrialResult]) -> Table | None:
+    """What each tier logged as going wrong, by kind, per cell (None: nothing)."""
+    rows = log_error_rows(results)
+    if not rows:
+        return None
+    table = Table(title="What the routers logged (warnings and errors, by kind)",
+                  title_justify="left")
+    for name in ("cell", "tier", "times", "trials", "first example"):
+        table.add_column(name, justify="right" if name in ("times", "trials") else "left",
+                         no_wrap=name in ("tier", "times", "trials"))
+    for label, trials, error in rows:
+        table.add_row(label, error.tier, f"{error.count:,}", f"{error.trials}/{trials}",
+                      escape(shown(error)))
     return table
 
 
 def engine_table(rows: Sequence[EngineRow]) -> Table:
-    table = Table(title="Engines (each engine's trials summed)", title_justify="left")
-    for name in ("engine", "docker", "kernel", "cpus", "trials", "emitted", "lost", "lost %",
-                 "lines/s mean"):
-        table.add_column(name, justify="left" if name in ("engine", "docker", "kernel")
-                         else "right", no_wrap=True)
+    table = Table(title="Engines (each engine's trials of a topology summed)",
+                  title_justify="left")
+    for name in ("engine", "docker", "kernel", "cpus", "topology", "trials", "emitted", "lost",
+                 "lost %", "lines/s mean"):
+        table.add_column(name, justify="left" if name in ("engine", "docker", "kernel",
+                                                          "topology") else "right",
+                         no_wrap=True)
     for row in rows:
         pct, rate = row.lost_pct, row.rate_mean
-        table.add_row(row.name, row.version, row.kernel, str(row.cpus or "?"), str(row.trials),
+        table.add_row(row.name, row.version, row.kernel, str(row.cpus or "?"), row.topology,
+                      str(row.trials),
                       f"{row.emitted:,}", f"{row.lost:,}", "-" if pct is None else f"{pct:.2f}",
                       "-" if rate is None else f"{rate:,.0f}")
     return table
@@ -91,6 +124,9 @@ def print_report(console: Console, results: RunResults) -> None:
         console.print(trial_table(results.trials))
         console.print(cell_table(summarize(results.trials)))
         console.print(waterfall_table(waterfalls(results.trials)))
+        logged = log_error_table(results.trials)
+        if logged is not None:
+            console.print(logged)
     engines = results.header.get("engines", [])
     if compared(engines):
         console.print(engine_table(engine_rows(engines, results.trials)))

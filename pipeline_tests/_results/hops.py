@@ -76,6 +76,18 @@ def waterfalls(results: Sequence[TrialResult]) -> list[Waterfall]:
     return [waterfall(label, group) for label, group in groups.items()]
 
 
+def waterfall_hops(falls: Sequence[Waterfall]) -> list[str]:
+    """The hops any of the cells counts (a table's columns), in path order."""
+    present = {step.hop for fall in falls for step in fall.steps}
+    return [hop for hop in HOPS[1:] if hop in present]
+
+
+def waterfall_cells(fall: Waterfall, hops: Sequence[str]) -> list[str]:
+    """A cell's step texts under the columns `hops` ("" where its topology has no such hop)."""
+    steps = {step.hop: step for step in fall.steps}
+    return [step_text(steps[hop], fall) if hop in steps else "" for hop in hops]
+
+
 def step_text(step: HopStep, fall: Waterfall) -> str:
     """A hop's count with the share of emitted lines lost on the way to it."""
     if step.count is None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 SHOWN_KINDS = 8  # per tier and trial: the commonest kinds (the rest are counted in `others`)
 MAX_EXAMPLE = 300  # characters of an example kept
@@ -72,6 +72,26 @@ def merged(per_trial: Iterable[Sequence[LogError]]) -> list[LogError]:
             cell[key] = error if known is None else replace(
                 known, count=known.count + error.count, trials=known.trials + 1)
     return sorted(cell.values(), key=lambda e: (e.tier != "aggregator", -e.count))
+
+
+class Logged(Protocol):
+    """A trial's result as far as its log errors go (TrialResult)."""
+
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def log_errors(self) -> tuple[LogError, ...]: ...
+
+
+def log_error_rows(results: Sequence[Logged]) -> list[tuple[str, int, LogError]]:
+    """(cell label, its trials, one merged kind) for every kind any cell's trials logged, in
+    the run's order of cells."""
+    cells: dict[str, list[Logged]] = {}
+    for result in results:
+        cells.setdefault(result.label, []).append(result)
+    return [(label, len(group), error) for label, group in cells.items()
+            for error in merged(r.log_errors for r in group)]
 
 
 def tier_name(tier: str, topology: str) -> str:

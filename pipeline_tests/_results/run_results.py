@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline_tests._results.hops import waterfalls
+from pipeline_tests._results.log_errors import merged
 from pipeline_tests._results.stats import CellStats, lost_pct, over_max_loss, summarize
 from pipeline_tests._results.trial_result import TrialFailure, TrialResult
 from pipeline_tests._results.verdict import verdict
@@ -109,6 +110,8 @@ def _trial_line(t: TrialResult) -> str:
               for s, a, b in t.lost_ranges[:SHOWN_RANGES]]
     more = len(t.lost_ranges) - SHOWN_RANGES
     shown = ", ".join(ranges) + (f" (+{more} more ranges)" if more > 0 else "")
+    logged = merged([t.log_errors])[:1]  # the downstream tier's commonest: the likelier cause
+    said = "".join(f"; {e.tier} logged {e.count:,} times: {e.first}" for e in logged)
     return (f"{t.label} #{t.trial}: lost {t.lost:,} of {t.emitted:,} lines "
             f"({lost_pct(t):.2f}%) at {t.lost_at}, {t.lost_before_stop:,} of them emitted "
-            f"before the stop signal; lost ranges: {shown}")
+            f"before the stop signal; lost ranges: {shown}{said}")

@@ -1,5 +1,6 @@
 """The engines a run's trials ran on, side by side: what each engine is (version, kernel, CPUs)
-and what its trials measured (results.json's `engines` header and each trial's `engine`)."""
+and what its trials measured, per topology (results.json's `engines` header and each trial's
+`engine`): one lost % over FireLens and direct TCP together would sum unlike things."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ class EngineRow:
     version: str
     kernel: str
     cpus: int | None
+    topology: str  # "-" for an engine that ran no trial
     trials: int
     emitted: int
     lost: int
@@ -28,15 +30,20 @@ class EngineRow:
 
 def engine_rows(engines: Sequence[Mapping[str, Any]], results: Sequence[TrialResult]
                 ) -> list[EngineRow]:
-    """One row per engine of the run, in the run's order (its trials summed)."""
+    """One row per engine of the run and topology it ran (its trials of that topology
+    summed), engines in the run's order, topologies in the order their trials came."""
+    topologies = list(dict.fromkeys(r.topology for r in results))
     rows = []
     for facts in engines:
         mine = [r for r in results if r.engine.get("name") == facts.get("name")]
-        rows.append(EngineRow(
-            name=str(facts.get("name", "?")), version=str(facts.get("version", "?")),
-            kernel=str(facts.get("kernel", "?")), cpus=facts.get("cpus"), trials=len(mine),
-            emitted=sum(r.emitted for r in mine), lost=sum(r.lost for r in mine),
-            rate_mean=sum(r.achieved_rate for r in mine) / len(mine) if mine else None))
+        for topology in [t for t in topologies if any(r.topology == t for r in mine)] or ["-"]:
+            same = [r for r in mine if r.topology == topology]
+            rows.append(EngineRow(
+                name=str(facts.get("name", "?")), version=str(facts.get("version", "?")),
+                kernel=str(facts.get("kernel", "?")), cpus=facts.get("cpus"),
+                topology=topology, trials=len(same), emitted=sum(r.emitted for r in same),
+                lost=sum(r.lost for r in same),
+                rate_mean=sum(r.achieved_rate for r in same) / len(same) if same else None))
     return rows
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pipeline_tests._results.trial_result import TrialResult
 
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
+SLOWER = 0.95  # an app below 95% of a rate (the one asked, or another cell's) was slowed
 
 
 def wilson_interval(successes: int, trials: int, z: float = Z95) -> tuple[float, float]:
@@ -52,6 +53,17 @@ class CellStats:
     blocked_s_mean: float
     achieved_rate_mean: float
     lost_at: str  # most common hop pair among trials that lost ("none" if none did)
+    requested_rate: int | None = None  # lines/s asked (None: as fast as the app could)
+
+    @property
+    def rate_asked(self) -> str:
+        return "max" if self.requested_rate is None else f"{self.requested_rate:,}"
+
+    @property
+    def unreached(self) -> bool:
+        """The app did not reach the rate asked (mean over the cell's trials)."""
+        asked = self.requested_rate
+        return asked is not None and self.achieved_rate_mean < SLOWER * asked
 
 
 def lost_pct(result: TrialResult) -> float:
@@ -75,6 +87,7 @@ def summarize_cell(label: str, results: Sequence[TrialResult]) -> CellStats:
         blocked_s_mean=sum(r.blocked_s for r in results) / n,
         achieved_rate_mean=sum(r.achieved_rate for r in results) / n,
         lost_at=_commonest([r.lost_at for r in results if r.lost]),
+        requested_rate=results[0].requested_rate,
     )
 
 

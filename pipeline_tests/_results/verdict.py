@@ -14,10 +14,9 @@ from collections.abc import Mapping, Sequence
 from pipeline_tests._container.tally import NO_STOP
 from pipeline_tests._results.hops import trial_gaps
 from pipeline_tests._results.log_errors import LogError, merged, tier_name
-from pipeline_tests._results.stats import lost_pct
+from pipeline_tests._results.stats import SLOWER, lost_pct
 from pipeline_tests._results.trial_result import HOPS, TrialFailure, TrialResult
 
-SLOWER = 0.95  # the app counts as slowed below 95% of the rate the cell that lost reached
 # Where an app->router_in loss happens, by topology.
 _APP_SIDE = {
     "firelens": "inside the log driver",

@@ -86,14 +86,19 @@ def test_engines_side_by_side_only_when_they_differ_from_local() -> None:
     other = {"name": "docker26", "version": "26.1.5", "kernel": "6.1", "cpus": 2}
     trials = (dataclasses.replace(BASE, engine=local),
               dataclasses.replace(LOSSY, engine=other, achieved_rate=3000.0))
-    rows = engine_rows([local, other], trials)
-    assert [(r.name, r.trials, r.emitted, r.lost, r.lost_pct, r.rate_mean) for r in rows] == [
-        ("local", 1, 1000, 0, 0.0, 5000.0), ("docker26", 1, 1000, 100, 10.0, 3000.0)]
+    rows = engine_rows([local, other], (*trials, dataclasses.replace(
+        BASE, topology="direct-tcp", engine=other, achieved_rate=2000.0)))
+    # Per engine and topology: one lost % over FireLens and direct TCP would mix them.
+    assert [(r.name, r.topology, r.trials, r.emitted, r.lost, r.lost_pct, r.rate_mean)
+            for r in rows] == [
+        ("local", "firelens", 1, 1000, 0, 0.0, 5000.0),
+        ("docker26", "firelens", 1, 1000, 100, 10.0, 3000.0),
+        ("docker26", "direct-tcp", 1, 1000, 0, 0.0, 2000.0)]
     assert engine_rows([{"name": "idle"}], trials)[0].rate_mean is None
     assert (compared([local]), compared([other]), compared([local, other])) == (
         False, True, True)
     console = Console(record=True, width=250)
     print_report(console, RunResults("r1", Path("runs/r1"), {"engines": [local, other]},
                                      trials))
-    assert "│ docker26 │ 26.1.5   │ 6.1    │    2 │      1 │   1,000 │  100 │  10.00 │" in (
-        console.export_text())
+    assert ("│ docker26 │ 26.1.5   │ 6.1    │    2 │ firelens │      1 │   1,000 │  100 │  "
+            "10.00 │") in console.export_text()

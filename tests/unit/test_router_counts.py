@@ -51,9 +51,12 @@ def test_an_older_copy_and_a_clean_stop_count_at_the_sink() -> None:
     assert got.resolve(31) == RouterCounters(
         None, 31, "it counted 32 records in but the sink received 31: it did not deliver all "
         "it accepted")
-    assert got.resolve(None) == RouterCounters(
-        None, None, "its output delivers to the aggregator, not the sink",
-        "its output delivers to the aggregator, not the sink")
+    # Two tiers: counted by what the aggregator took in, or unknown with the reason.
+    assert got.resolve(41, "the aggregator") == RouterCounters(41, 41)
+    unknown = ("it delivers to the aggregator, whose input count is unknown: it logged: "
+               "[error] x")
+    assert got.resolve(None, "the aggregator", "it logged: [error] x") == RouterCounters(
+        None, None, unknown, unknown)
 
 
 def test_an_older_copy_and_no_clean_stop_is_unknown_with_the_reason() -> None:
