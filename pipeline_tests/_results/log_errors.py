@@ -102,6 +102,7 @@ def tier_name(tier: str, topology: str) -> str:
 
 
 def shown(error: LogError, width: int = 160) -> str:
-    """An example as a report shows it: its first `width` characters."""
-    text = error.first
+    """An example as a line of a report shows it: up to the first line break the router
+    escaped into it (Fluentd's `\\n` in an error message), at most `width` characters."""
+    text = error.first.split("\\n", 1)[0].rstrip()
     return text if len(text) <= width else text[:width - 1] + "…"

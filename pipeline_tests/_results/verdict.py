@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 
 from pipeline_tests._container.tally import NO_STOP
 from pipeline_tests._results.hops import trial_gaps
-from pipeline_tests._results.log_errors import LogError, merged, tier_name
+from pipeline_tests._results.log_errors import LogError, merged, shown, tier_name
 from pipeline_tests._results.stats import SLOWER, lost_pct
 from pipeline_tests._results.trial_result import HOPS, TrialFailure, TrialResult
 
@@ -219,11 +219,7 @@ def _cause(lost: Sequence[TrialResult]) -> list[str]:
 def _said(error: LogError, trials: int) -> str:
     times = f"{error.count:,} time{'s' if error.count > 1 else ''}"
     where = "" if error.trials == trials else f" in {error.trials}/{trials} trials"
-    return f'"{_short(error.first)}" ({times}{where})'
-
-
-def _short(text: str, width: int = 200) -> str:
-    return text if len(text) <= width else text[:width - 1] + "…"
+    return f'"{shown(error, 200)}" ({times}{where})'
 
 
 def _delivered(trial: TrialResult, tier: str) -> int | None:

@@ -48,12 +48,13 @@ def why_not_clean(log: str) -> str:
     """Empty when Fluentd stopped cleanly and logged no warning or error; else why not."""
     if DONE not in log:
         return "its worker never finished with status 0 (killed?)"
-    for line in log.splitlines():
-        if "[error]" in line or ("[warn]" in line and not any(b in line for b in BENIGN_WARNINGS)):
-            return f"it logged: {line.strip()[-160:]}"
-    return ""
+    found = problems(log)
+    # The first line of its message (Fluentd writes the line breaks of an error's own
+    # message as a backslash and an n).
+    return f"it logged: {found[0].split(ESCAPED_BREAK, 1)[0][:160]}" if found else ""
 
 
+ESCAPED_BREAK = "\\n"
 # A backtrace follows an error, a line a frame, at the error's level.
 _LEVEL = re.compile(r"\[(?:warn|error|fatal)\]:\s*(?:#\d+\s+)?(.*)")
 _BACKTRACE = ("/", "suppressed same stacktrace")
