@@ -1,5 +1,6 @@
 """Topology `aggregator` on the real engine: app -> sidecar -> aggregator -> sink, with a count
-at each tier; the task stops, the aggregator outlives it; a fault on the aggregator."""
+at each tier; the task stops, the aggregator outlives it and ends on its own, each tier counted
+from its own state; a fault on the aggregator."""
 
 import json
 from pathlib import Path
@@ -32,7 +33,7 @@ def test_every_tier_counts_every_line(image: str, tmp_path: Path, way_in: str) -
     assert n >= 1_000 and trial.lost == 0 and trial.lost_at == "none"
     assert trial.hops == {"app": n, "router_in": n, "router_out": n, "aggregator_in": n,
                           "aggregator_out": n, "sink": n}
-    assert trial.tier_errors == ()
+    assert trial.log_errors == () and trial.hop_unknown == {}
 
 
 def test_the_stop_ends_the_task_not_the_aggregator(image: str, tmp_path: Path,
@@ -45,11 +46,13 @@ def test_the_stop_ends_the_task_not_the_aggregator(image: str, tmp_path: Path,
 
     results = pt.run(aggregator(), tmp_path, on_event=record)
     trial = only_trial(results)
-    # ECS order for the task; the aggregator is no part of it and delivers after it stopped.
+    # ECS order for the task; the aggregator is no part of it, delivers after it stopped and
+    # ends on its own once the sink drained.
     assert steps == [("app", "SIGTERM"), ("app", "exited"), ("router", "SIGTERM"),
-                     ("router", "exited")]
+                     ("router", "exited"), ("aggregator", "SIGTERM"), ("aggregator", "exited")]
     second = json.loads((tmp_path / results.run_id / "aggregator__1" / "aggregator"
                          / "router.json").read_text())
+    assert second["state"] == "exited"  # its counters as it wrote them at its own exit
     assert second["received"] == second["forwarded"] == trial.received_distinct == trial.emitted
     assert client.containers.list(all=True, filters={"name": results.run_id}) == []
 
@@ -60,8 +63,37 @@ def test_a_dead_aggregator_is_a_finding_with_the_sidecars_own_words(image: str,
                                             "fault.target": "aggregator", "fault.at": 0.5}),
                               tmp_path))
     assert trial.lost > 0 and trial.hops["aggregator_in"] < trial.hops["router_in"]
-    assert trial.tier_errors != ()
-    assert all("unavailable (ConnectionRefusedError" in line for line in trial.tier_errors)
+    # The sidecar's own words, once per outage.
+    (error,) = trial.log_errors
+    assert (error.tier, error.count) == ("router", 1)
+    assert error.first.startswith("router: sink 127.0.0.1:") and (
+        "unavailable (ConnectionRefusedError(111, " in error.first)
+    assert "the sidecar logged \"router: sink 127.0.0.1:" in results_verdict(tmp_path)
+
+
+def results_verdict(out: Path) -> str:
+    (run,) = [p for p in out.iterdir() if (p / "results.json").is_file()]
+    return str(json.loads((run / "results.json").read_text())["verdict"])
+
+
+@pytest.mark.parametrize("tier", ["router", "aggregator"])
+def test_each_tier_counted_exactly_at_its_own_end(image: str, tmp_path: Path,
+                                                  tier: str) -> None:
+    # One tier drops what it holds when it ends (no flush at shutdown, a flush interval
+    # longer than the trial): the sidecar at the task's stop, the aggregator at its own end,
+    # after the drain. The other tiers' counts stay exact, and the loss is inside that tier.
+    trial = only_trial(pt.run(aggregator(**{
+        "stop.after": 3, "stop.drain": 3, f"{tier}.flush_interval": 60,
+        f"{tier}.flush_at_shutdown": False}), tmp_path))
+    n, m = trial.emitted, trial.received_distinct
+    assert n >= 1_500 and 0 <= m < n and trial.lost == n - m
+    held = {"router_out": m, "aggregator_in": m} if tier == "router" else {
+        "router_out": n, "aggregator_in": n}
+    assert trial.hops == {"app": n, "router_in": n, **held, "aggregator_out": m, "sink": m}
+    assert trial.lost_at == f"{tier}_in->{tier}_out"
+    name = "sidecar" if tier == "router" else "aggregator"
+    assert (f"all inside the {name} (accepted by its input, not delivered), all emitted "
+            "before SIGTERM") in results_verdict(tmp_path)
 
 
 def test_fault_target_aggregator_needs_the_topology() -> None:
