@@ -343,7 +343,10 @@ class Decoder:
                 continue
             if type(entry[1]) is not dict:
                 raise FrameError(f"record must be a map, got {type(entry[1]).__name__}")
-            entries.append((event_time_ns(entry[0]), entry[1]))
+            time = entry[0]
+            if type(time) is list and len(time) == 2 and type(time[1]) is dict:
+                time = time[0]  # Fluent Bit 2.1+: [[time, {metadata}], record], as records()
+            entries.append((event_time_ns(time), entry[1]))
         return Batch(msg[0], entries, option)
 
     def _raw_entries(self, second: Any, option: Any) -> list[Any]:

@@ -13,6 +13,7 @@ from conftest import TrialRunner
 from pipeline_tests import _routers as routers
 from pipeline_tests._errors import ImageMissing
 from pipeline_tests._results.trial_result import TrialResult
+from pipeline_tests._results.verdict import verdict
 from pipeline_tests._scenario.model import Router, Stop, Workload
 from pipeline_tests._scenario.scenario import Scenario
 
@@ -95,3 +96,65 @@ def test_firelens_at_rate_max_names_the_hop(client: docker.DockerClient, run_one
                                  "sink": sink}
     assert result.lost_at == ("app->router_in" if result.lost else "none")
     assert result.lost == result.emitted - sink
+
+
+def two_tiers(sidecar: str, aggregator: str, **overrides: object) -> Scenario:
+    return Scenario().with_overrides({
+        "topologies": ["aggregator"], "trials": 1, "workload.rate": RATE, "stop.after": AFTER,
+        "stop.stop_timeout": 10.0, "stop.drain": 5.0, "router.kind": sidecar,
+        "aggregator.kind": aggregator, **overrides})
+
+
+def need_images(client: docker.DockerClient, scenario: Scenario) -> None:
+    for router in (scenario.router, scenario.aggregator):
+        if router.kind != "builtin":
+            need_image(client, router)
+
+
+@pytest.mark.parametrize(("sidecar", "aggregator"), [
+    ("fluent-bit", "fluent-bit"), ("fluentd", "fluentd"), ("fluentd", "fluent-bit"),
+    ("builtin", "fluentd"), ("fluent-bit", "builtin")])
+def test_two_real_tiers_each_counted_from_its_own_state(
+        client: docker.DockerClient, run_one: TrialRunner, sidecar: str, aggregator: str) -> None:
+    scenario = two_tiers(sidecar, aggregator)
+    need_images(client, scenario)
+    result = run_one("aggregator", scenario)
+    n = result.emitted
+    assert (result.lost, result.hop_unknown, result.log_errors) == (0, {}, ())
+    assert result.hops == {"app": n, "router_in": n, "router_out": n, "aggregator_in": n,
+                           "aggregator_out": n, "sink": n}
+
+
+def test_fluent_bit_into_fluentd_defaults_show_the_aggregators_rejection(
+        client: docker.DockerClient, run_one: TrialRunner) -> None:
+    # Fluent Bit >= 5.0.5 forwards each event's metadata; Fluentd 1.16's forward input fails
+    # on it, so nothing arrives: the cause is the aggregator's own error, in the verdict.
+    scenario = two_tiers("fluent-bit", "fluentd")
+    need_images(client, scenario)
+    result = run_one("aggregator", scenario)
+    assert result.lost == result.emitted and result.hops["sink"] == 0
+    assert result.hop_unknown["aggregator_in"].startswith(
+        "monitor_agent counts no input records, and it logged: [error]: #0 [pt_tcp] "
+        "unexpected error on reading data")
+    rejected = [e for e in result.log_errors if e.tier == "aggregator"]
+    assert "error_class=NoMethodError error=\"undefined method `to_i' for" in rejected[0].first
+    assert any("[output:forward:pt_sink] cannot get ack" in e.first
+               for e in result.log_errors if e.tier == "router")
+    text = verdict([result])
+    assert ("lost 100% (" in text and ", likely cause: the aggregator delivered nothing and "
+            "logged \"[error]: #0 [pt_tcp] unexpected error on reading data") in text
+    assert "undefined method `to_i' for" in text and "the sidecar logged" in text
+
+
+def test_fluent_bit_into_fluentd_delivers_with_the_forward_key_set(
+        client: docker.DockerClient, run_one: TrialRunner, tmp_path: Path) -> None:
+    scenario = two_tiers("fluent-bit", "fluentd",
+                         **{"router.output": {"Retain_metadata_in_forward_mode": False}})
+    need_images(client, scenario)
+    result = run_one("aggregator", scenario)
+    n = result.emitted
+    assert (result.lost, result.hop_unknown, result.log_errors) == (0, {}, ())
+    assert result.hops == {"app": n, "router_in": n, "router_out": n, "aggregator_in": n,
+                           "aggregator_out": n, "sink": n}
+    conf = (tmp_path / "trial" / "router" / "conf" / "pipeline-tests.conf").read_text()
+    assert "    Retain_metadata_in_forward_mode false\n" in conf

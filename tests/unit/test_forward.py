@@ -198,3 +198,16 @@ def test_decoded_ext_values_inside_records_round_trip() -> None:
     record = {"t": msgpack.ExtType(5, b"abc")}
     batches = fw.Decoder().batches(fw.encode_message("app", T0, record))
     assert msgpack.unpackb(fw.pack(batches[0].entries[0][1])) == record
+
+
+def test_fluent_bit_metadata_entries_are_batched_as_records_reads_them() -> None:
+    # Fluent Bit 2.1+ (5.1.1 here) sends [[EventTime, {metadata}], record]: the builtin router
+    # (batches) takes them as the sink (records) does, not as a malformed frame.
+    event = msgpack.ExtType(0, (1_700_000_000).to_bytes(4, "big") + (5).to_bytes(4, "big"))
+    data = msgpack.packb(["app", [[[event, {}], {"log": "a"}], [[event, {"k": 1}], {"log": "b"}]],
+                          {"chunk": "c1"}])
+    (batch,) = fw.Decoder().batches(data)
+    assert batch.entries == [(1_700_000_000_000_000_005, {"log": "a"}),
+                             (1_700_000_000_000_000_005, {"log": "b"})]
+    with pytest.raises(fw.FrameError, match="got list"):
+        fw.Decoder().batches(msgpack.packb(["app", [[[event, "x"], {"log": "a"}]]]))
