@@ -111,6 +111,13 @@ def need_images(client: docker.DockerClient, scenario: Scenario) -> None:
             need_image(client, router)
 
 
+def assert_every_tier_delivered(result: TrialResult) -> None:
+    n = result.emitted
+    assert (result.lost, result.hop_unknown, result.log_errors) == (0, {}, ())
+    assert result.hops == {"app": n, "router_in": n, "router_out": n, "aggregator_in": n,
+                           "aggregator_out": n, "sink": n}
+
+
 @pytest.mark.parametrize(("sidecar", "aggregator"), [
     ("fluent-bit", "fluent-bit"), ("fluentd", "fluentd"), ("fluentd", "fluent-bit"),
     ("builtin", "fluentd"), ("fluent-bit", "builtin")])
@@ -118,11 +125,7 @@ def test_two_real_tiers_each_counted_from_its_own_state(
         client: docker.DockerClient, run_one: TrialRunner, sidecar: str, aggregator: str) -> None:
     scenario = two_tiers(sidecar, aggregator)
     need_images(client, scenario)
-    result = run_one("aggregator", scenario)
-    n = result.emitted
-    assert (result.lost, result.hop_unknown, result.log_errors) == (0, {}, ())
-    assert result.hops == {"app": n, "router_in": n, "router_out": n, "aggregator_in": n,
-                           "aggregator_out": n, "sink": n}
+    assert_every_tier_delivered(run_one("aggregator", scenario))
 
 
 def test_fluent_bit_into_fluentd_defaults_show_the_aggregators_rejection(
@@ -152,9 +155,6 @@ def test_fluent_bit_into_fluentd_delivers_with_the_forward_key_set(
                          **{"router.output": {"Retain_metadata_in_forward_mode": False}})
     need_images(client, scenario)
     result = run_one("aggregator", scenario)
-    n = result.emitted
-    assert (result.lost, result.hop_unknown, result.log_errors) == (0, {}, ())
-    assert result.hops == {"app": n, "router_in": n, "router_out": n, "aggregator_in": n,
-                           "aggregator_out": n, "sink": n}
+    assert_every_tier_delivered(result)
     conf = (tmp_path / "trial" / "router" / "conf" / "pipeline-tests.conf").read_text()
     assert "    Retain_metadata_in_forward_mode false\n" in conf
