@@ -37,6 +37,7 @@ from pipeline_tests._events import (
     TrialProgress,
     TrialStarted,
 )
+from pipeline_tests._results.log_errors import LogError
 from pipeline_tests._results.run_results import RunResults
 from pipeline_tests._results.stats import CellStats
 from pipeline_tests._results.stored import stored_run as load_results
@@ -59,7 +60,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CellStats", "Client", "Driver", "Event", "Fault", "ImageMissing", "ImageProgress",
-    "InputError", "InstallError", "Limits", "OnEvent", "PipelineTestsError", "Router",
+    "InputError", "InstallError", "Limits", "LogError", "OnEvent", "PipelineTestsError", "Router",
     "RunFinished", "RunResults", "RunStarted", "Scenario", "SetupError", "SinkDelays", "SinkSeen",
     "Stop", "StopStep",
     "TrialErrored", "TrialFailed", "TrialFailure", "TrialFinished", "TrialProgress",
