@@ -58,6 +58,9 @@ class TrialResult:
     # topology aggregator: the sender's own error lines when a tier received less than the one
     # before it sent (e.g. the sidecar cannot reach or talk to the aggregator)
     tier_errors: tuple[str, ...] = ()
+    # The sink's own pace (build.sink_pace): caps, records over its active interval, throttled
+    # time, refusals.
+    sink: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -75,6 +78,7 @@ class TrialResult:
         data["emitted_by_stream"] = list(self.emitted_by_stream)
         data["stop_seq"] = list(self.stop_seq)
         data["tier_errors"] = list(self.tier_errors)
+        data["sink"] = dict(self.sink)
         return data
 
 

@@ -110,10 +110,16 @@ class Fault:
 
 @dataclass(frozen=True)
 class SinkDelays:
-    """A slow destination: the sink acks late or reads slowly."""
+    """A slow destination, as CloudWatch Logs, S3 or an aggregator are: the sink acks late,
+    reads slowly, takes a while per request, caps its throughput, or hangs up before an ack
+    (pipeline_tests/_sink/: connection.py, throttle.py)."""
 
-    ack_delay: float = 0.0
-    read_delay: float = 0.0
+    ack_delay: float = 0.0  # seconds before each ack (reading goes on)
+    read_delay: float = 0.0  # seconds of pause after each read
+    latency: float = 0.0  # seconds per frame (request): nothing read, no ack meanwhile
+    max_records_per_s: int | None = None  # a throughput cap (token bucket); None: none
+    max_bytes_per_s: int | None = None  # of the records' log lines
+    refuse_every: int | None = None  # every Nth frame: counted, connection closed before its ack
 
 
 @dataclass(frozen=True)

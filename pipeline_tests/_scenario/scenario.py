@@ -248,8 +248,7 @@ def _validate_parts(s: Scenario, need: Need) -> None:
          f"unknown fault '{s.fault.kind}'. Allowed: {', '.join(FAULTS)}.")
     need(s.fault.at >= 0 and s.fault.duration > 0, ("fault",),
          "'fault.at' must be >= 0 and 'fault.duration' > 0 seconds.")
-    need(s.sink.ack_delay >= 0 and s.sink.read_delay >= 0, ("sink",),
-         "'sink.ack_delay' and 'sink.read_delay' must be >= 0 seconds.")
+    _validate_sink(s, need)
     need(s.driver.mode in LOG_MODES, ("driver", "mode"),
          f"unknown log mode '{s.driver.mode}'. Allowed: {', '.join(LOG_MODES)}.")
     need(s.client.queue_circular is False or s.client.sender == "async", ("client",),
@@ -265,6 +264,19 @@ def _validate_parts(s: Scenario, need: Need) -> None:
          f"'fault.target' must be one of {', '.join(FAULT_TARGETS)}.")
     need(s.fault.target == "router" or "aggregator" in s.topologies, ("fault", "target"),
          "'fault.target: aggregator' needs the aggregator topology.")
+
+
+def _validate_sink(s: Scenario, need: Need) -> None:
+    sink = s.sink
+    need(sink.ack_delay >= 0 and sink.read_delay >= 0 and sink.latency >= 0, ("sink",),
+         "'sink.ack_delay', 'sink.read_delay' and 'sink.latency' must be >= 0 seconds.")
+    for key in ("max_records_per_s", "max_bytes_per_s"):
+        cap = getattr(sink, key)
+        need(cap is None or cap >= 1, ("sink", key),
+             f"'sink.{key}' must be a whole number >= 1 (or null: no cap), got {cap!r}.")
+    need(sink.refuse_every is None or sink.refuse_every >= 2, ("sink", "refuse_every"),
+         f"'sink.refuse_every' must be a whole number >= 2 (every Nth frame is refused; 1 would "
+         f"refuse them all), or null: never, got {sink.refuse_every!r}.")
 
 
 def _validate_resources(s: Scenario, need: Need) -> None:

@@ -78,7 +78,7 @@ def variables(s: Scenario, *, image: str, line_run_id: str, ports: RouterPorts,
         "PT_DURATION": str(duration if s.stop.sequence == "none" else 0),
         "PT_COUNT": str(count if s.stop.sequence == "none" else 0),
         "PT_ROUTER_PORT": str(ports.router), "PT_SINK_POLL": polls,
-        "PT_SINK_ACK_DELAY": str(s.sink.ack_delay), "PT_SINK_READ_DELAY": str(s.sink.read_delay),
+        **_sink_knobs(s),
         "PT_SINK_PORT": str(ports.sink), "PT_METRICS_PORT": str(ports.metrics),
         "PT_FLUENTD_ASYNC": _flag(s.driver.fluentd_async),
         "PT_FLUENTD_BUFFER_LIMIT": str(s.driver.buffer_limit),
@@ -93,6 +93,20 @@ def variables(s: Scenario, *, image: str, line_run_id: str, ports: RouterPorts,
             if value is not None:
                 env[f"PT_{service.upper()}_{knob.upper()}"] = str(value)
     return env
+
+
+def _sink_knobs(s: Scenario) -> dict[str, str]:
+    """The slow destination's settings, as compose/sink.yaml passes them on ("": none)."""
+    sink = s.sink
+
+    def optional(value: int | None) -> str:
+        return "" if value is None else str(value)
+
+    return {"PT_SINK_ACK_DELAY": str(sink.ack_delay), "PT_SINK_READ_DELAY": str(sink.read_delay),
+            "PT_SINK_LATENCY": str(sink.latency),
+            "PT_SINK_MAX_RECORDS_PER_S": optional(sink.max_records_per_s),
+            "PT_SINK_MAX_BYTES_PER_S": optional(sink.max_bytes_per_s),
+            "PT_SINK_REFUSE_EVERY": optional(sink.refuse_every)}
 
 
 def aggregator_variables(agg: Aggregator, *, prepared: Mapping[str, str],

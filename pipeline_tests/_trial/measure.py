@@ -11,7 +11,7 @@ from pipeline_tests import _routers as routers
 from pipeline_tests._container.tally import read_tally
 from pipeline_tests._errors import TrialFailed
 from pipeline_tests._ledger.ledger import reconcile
-from pipeline_tests._results.build import build_result
+from pipeline_tests._results.build import build_result, sink_pace
 from pipeline_tests._results.timeline import Timeline
 from pipeline_tests._results.trial_result import TrialFailure, TrialResult
 from pipeline_tests._routers.kind import RouterPorts
@@ -55,7 +55,8 @@ def measure(spec: TrialSpec, sink: SinkContainer, ports: RouterPorts,
         malformed=stats.malformed, seconds=0.0)
     errors = (() if tier_counts is None else aggregator.sender_errors(
         router_counts, tier_counts.received, logs.router))
-    return replace(result, hop_unknown=router_counts.unknown, tier_errors=errors)
+    return replace(result, hop_unknown=router_counts.unknown, tier_errors=errors,
+                   sink=sink_pace(stats, spec.scenario.sink))
 
 
 def save_result(outcome: TrialResult | TrialFailure, directory: Path) -> None:
