@@ -61,6 +61,9 @@ class TrialResult:
     # The sink's own pace (build.sink_pace): caps, records over its active interval, throttled
     # time, refusals.
     sink: Mapping[str, Any] = field(default_factory=dict)
+    # topologies file and tail with rotation.size: where each new log file began (rotation.py):
+    # source, within (lines of precision), files, seqs (per stream), note (why unknown)
+    rotations: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -79,6 +82,7 @@ class TrialResult:
         data["stop_seq"] = list(self.stop_seq)
         data["tier_errors"] = list(self.tier_errors)
         data["sink"] = dict(self.sink)
+        data["rotations"] = dict(self.rotations)
         return data
 
 

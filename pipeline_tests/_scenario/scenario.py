@@ -30,11 +30,13 @@ from pipeline_tests._scenario.model import (
     Driver,
     Fault,
     Limits,
+    Rotation,
     Router,
     SinkDelays,
     Stop,
     Task,
     Workload,
+    size_bytes,
 )
 from pipeline_tests._scenario.task_size import task_limits
 
@@ -51,6 +53,7 @@ class Scenario:
     client: Client = field(default_factory=Client)
     fault: Fault = field(default_factory=Fault)
     sink: SinkDelays = field(default_factory=SinkDelays)
+    rotation: Rotation = field(default_factory=Rotation)
     limits: Limits = field(default_factory=Limits)
     task: Task = field(default_factory=Task)
     trials: int = 3
@@ -90,7 +93,7 @@ def to_dict(scenario: Scenario) -> dict[str, Any]:
 
 _SECTIONS = {"workload": Workload, "stop": Stop, "router": Router, "aggregator": Aggregator,
              "driver": Driver, "client": Client, "fault": Fault, "sink": SinkDelays,
-             "limits": Limits, "task": Task}
+             "rotation": Rotation, "limits": Limits, "task": Task}
 _TOP = {"name", "topologies", "engines", "trials", "max_loss", "matrix", "exclude", *_SECTIONS}
 
 
@@ -165,6 +168,8 @@ def _section(cls: type, data: Any, where: Locate, name: str) -> Any:
     _check_keys(data, set(fields), where, name)
     if name == "workload" and data.get("rate") == "max":
         data["rate"] = None
+    if name == "rotation" and type(data.get("size")) is int:
+        data["size"] = str(data["size"])  # bytes
     values = {}
     for key, value in data.items():
         values[key] = _coerce(value, str(fields[key].type), where(name, key), f"{name}.{key}")
@@ -249,6 +254,7 @@ def _validate_parts(s: Scenario, need: Need) -> None:
     need(s.fault.at >= 0 and s.fault.duration > 0, ("fault",),
          "'fault.at' must be >= 0 and 'fault.duration' > 0 seconds.")
     _validate_sink(s, need)
+    _validate_rotation(s, need)
     need(s.driver.mode in LOG_MODES, ("driver", "mode"),
          f"unknown log mode '{s.driver.mode}'. Allowed: {', '.join(LOG_MODES)}.")
     need(s.client.queue_circular is False or s.client.sender == "async", ("client",),
@@ -277,6 +283,20 @@ def _validate_sink(s: Scenario, need: Need) -> None:
     need(sink.refuse_every is None or sink.refuse_every >= 2, ("sink", "refuse_every"),
          f"'sink.refuse_every' must be a whole number >= 2 (every Nth frame is refused; 1 would "
          f"refuse them all), or null: never, got {sink.refuse_every!r}.")
+
+
+def _validate_rotation(s: Scenario, need: Need) -> None:
+    rotation = s.rotation
+    size = None if rotation.size is None else size_bytes(rotation.size)
+    need(rotation.size is None or (size is not None and size >= 1024), ("rotation", "size"),
+         f"'rotation.size' must be a size of at least 1k such as 10m or 512k (binary units, as "
+         f"Docker's max-size), or null: no rotation, got {rotation.size!r}.")
+    need(rotation.max_files >= 2, ("rotation", "max_files"),
+         f"'rotation.max_files' must be a whole number >= 2 (the file being written and at "
+         f"least one rotated file, as kubelet's containerLogMaxFiles), got {rotation.max_files}.")
+    for router in (s.router, s.aggregator):
+        need(router.rotate_wait >= 0, ("router", "rotate_wait"),
+             f"'rotate_wait' must be >= 0 seconds, got {router.rotate_wait}.")
 
 
 def _validate_resources(s: Scenario, need: Need) -> None:

@@ -10,7 +10,7 @@ from pipeline_tests._docker.compose import Project
 from pipeline_tests._errors import InstallError
 from pipeline_tests._resources import data_dir
 from pipeline_tests._routers import RouterPorts
-from pipeline_tests._scenario.model import Aggregator, Router
+from pipeline_tests._scenario.model import Aggregator, Router, size_bytes
 from pipeline_tests._scenario.scenario import Scenario
 
 
@@ -45,6 +45,8 @@ def variant_files(scenario: Scenario, topology: str) -> tuple[Path, ...]:
     names = []
     if app_topology(scenario, topology) == "firelens" and scenario.driver.mode == "non-blocking":
         names.append("driver-non-blocking")
+    if topology == "tail" and scenario.rotation.size is not None:
+        names.append("json-file-rotation")
     limits = scenario.limits
     for service in ("app", "router"):
         names += [f"{service}-{knob}" for knob in _LIMITS
@@ -85,6 +87,10 @@ def variables(s: Scenario, *, image: str, line_run_id: str, ports: RouterPorts,
         "PT_FLUENTD_REQUEST_ACK": _flag(s.driver.request_ack),
         "PT_MAX_BUFFER_SIZE": s.driver.max_buffer_size, "PT_SENDER": s.client.sender,
         "PT_BUFMAX": str(s.client.bufmax), "PT_QUEUE_CIRCULAR": _flag(s.client.queue_circular),
+        # Rotation (topologies file and tail): bytes, 0 = never; files kept; the tails' wait.
+        "PT_ROTATE_SIZE": str(size_bytes(s.rotation.size) if s.rotation.size else 0),
+        "PT_ROTATE_FILES": str(s.rotation.max_files),
+        "PT_ROTATE_WAIT": str(s.router.rotate_wait),
     }
     env.update(_router_knobs("PT", s.router))
     for service in ("app", "router"):

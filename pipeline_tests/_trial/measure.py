@@ -6,15 +6,19 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from pipeline_tests import _routers as routers
-from pipeline_tests._container.tally import read_tally
+from pipeline_tests._container.rotations import read_rotations
+from pipeline_tests._container.tally import Tally, read_tally
 from pipeline_tests._errors import TrialFailed
 from pipeline_tests._ledger.ledger import reconcile
+from pipeline_tests._results import rotation
 from pipeline_tests._results.build import build_result, sink_pace
 from pipeline_tests._results.timeline import Timeline
 from pipeline_tests._results.trial_result import TrialFailure, TrialResult
 from pipeline_tests._routers.kind import RouterPorts
+from pipeline_tests._scenario.model import size_bytes
 from pipeline_tests._trial import aggregator
 from pipeline_tests._trial.aggregator import AggregatorTier
 from pipeline_tests._trial.services import RouterLogs
@@ -56,7 +60,23 @@ def measure(spec: TrialSpec, sink: SinkContainer, ports: RouterPorts,
     errors = (() if tier_counts is None else aggregator.sender_errors(
         router_counts, tier_counts.received, logs.router))
     return replace(result, hop_unknown=router_counts.unknown, tier_errors=errors,
-                   sink=sink_pace(stats, spec.scenario.sink))
+                   sink=sink_pace(stats, spec.scenario.sink),
+                   rotations=_rotations(spec, tally))
+
+
+def _rotations(spec: TrialSpec, tally: Tally) -> dict[str, Any]:
+    """Where the log file rotated: recorded by the app (`file`), derived from json-file's sizes
+    (`tail`); empty without rotation."""
+    size = spec.scenario.rotation.size
+    if size is None or spec.topology not in ("file", "tail"):
+        return {}
+    if spec.topology == "tail":
+        return rotation.json_file(tally.line_size, size_bytes(size) or 0, tally.emitted)
+    seqs = read_rotations(spec.directory / "app", len(tally.emitted))
+    if seqs is None:
+        return {"source": "recorded by the app", "within": None, "files": None, "seqs": [],
+                "note": "the app left no record of its rotations"}
+    return rotation.recorded(seqs)
 
 
 def save_result(outcome: TrialResult | TrialFailure, directory: Path) -> None:
