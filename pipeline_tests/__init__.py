@@ -46,6 +46,7 @@ from pipeline_tests._scenario.model import (
     Driver,
     Fault,
     Limits,
+    Rotation,
     Router,
     SinkDelays,
     Stop,
@@ -59,7 +60,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CellStats", "Client", "Driver", "Event", "Fault", "ImageMissing", "ImageProgress",
-    "InputError", "InstallError", "Limits", "OnEvent", "PipelineTestsError", "Router",
+    "InputError", "InstallError", "Limits", "OnEvent", "PipelineTestsError", "Rotation", "Router",
     "RunFinished", "RunResults", "RunStarted", "Scenario", "SetupError", "SinkDelays", "SinkSeen",
     "Stop", "StopStep",
     "TrialErrored", "TrialFailed", "TrialFailure", "TrialFinished", "TrialProgress",
