@@ -47,6 +47,7 @@ from pipeline_tests._scenario.model import (
     Driver,
     Fault,
     Limits,
+    Rotation,
     Router,
     SinkDelays,
     Stop,
@@ -60,7 +61,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CellStats", "Client", "Driver", "Event", "Fault", "ImageMissing", "ImageProgress",
-    "InputError", "InstallError", "Limits", "LogError", "OnEvent", "PipelineTestsError", "Router",
+    "InputError", "InstallError", "Limits", "LogError", "OnEvent", "PipelineTestsError", "Rotation",
+    "Router",
     "RunFinished", "RunResults", "RunStarted", "Scenario", "SetupError", "SinkDelays", "SinkSeen",
     "Stop", "StopStep",
     "TrialErrored", "TrialFailed", "TrialFailure", "TrialFinished", "TrialProgress",

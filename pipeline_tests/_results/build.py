@@ -3,11 +3,14 @@ sequence's timeline and the routers' own counts. Pure: values in, a TrialResult 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pipeline_tests._container.tally import Tally
 from pipeline_tests._ledger.ledger import LedgerReport
 from pipeline_tests._results.trial_result import TrialResult, where_lost
+from pipeline_tests._scenario.model import SinkDelays
+from pipeline_tests._sink.sink import SinkStats
+from pipeline_tests._sink.throttle import burst
 
 if TYPE_CHECKING:  # the Docker-side modules that define them are not needed to build one
     from pipeline_tests._results.timeline import Timeline
@@ -48,3 +51,31 @@ def build_result(*, topology: str, router: str, stop: str, trial: int, line_run_
         router_killed=timeline.router_killed, seconds=round(seconds, 1),
         emitted_by_stream=tuple(tally.emitted), stop_seq=tuple(tally.stop_seq),
     )
+
+
+def sink_pace(stats: SinkStats, delays: SinkDelays) -> dict[str, Any]:
+    """What the sink measured of its own pace (TrialResult.sink): its caps and their bursts,
+    records (and, under a bytes cap, bytes) counted over the interval between its first and
+    last record on its own clock, the time records waited for the cap, its refusals. A cap held
+    when records <= burst_records + max_records_per_s * active_s (throttle.py)."""
+    active = (stats.last_ns - stats.first_ns) / 1e9 if stats.records > 1 else None
+    caps = {"records": delays.max_records_per_s, "bytes": delays.max_bytes_per_s}
+    counted = {"records": stats.records,
+               "bytes": stats.record_bytes if caps["bytes"] else None}
+    pace: dict[str, Any] = {
+        "max_records_per_s": caps["records"], "max_bytes_per_s": caps["bytes"],
+        "burst_records": burst(caps["records"]) if caps["records"] else None,
+        "burst_bytes": burst(caps["bytes"]) if caps["bytes"] else None,
+        **counted, "active_s": None if active is None else round(active, 6),
+        "throttled_s": round(stats.throttled_ns / 1e9, 3), "refusals": stats.refusals,
+    }
+    unknown = {}
+    for unit, count in counted.items():
+        rate = count / active if count is not None and active else None
+        pace[f"{unit}_per_s"] = None if rate is None else round(rate, 1)
+        if count is None:
+            unknown[unit] = "counted only under sink.max_bytes_per_s"
+        elif rate is None:
+            unknown[f"{unit}_per_s"] = "fewer than two records, or all at one instant"
+    pace["unknown"] = unknown
+    return pace

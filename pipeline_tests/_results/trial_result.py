@@ -62,6 +62,12 @@ class TrialResult:
     log_errors: tuple[LogError, ...] = ()
     # The fault as it happened, where that is not as asked (e.g. cut short by the stop)
     fault_cut: str = ""
+    # The sink's own pace (build.sink_pace): caps, records over its active interval, throttled
+    # time, refusals.
+    sink: Mapping[str, Any] = field(default_factory=dict)
+    # topologies file and tail with rotation.size: where each new log file began (rotation.py):
+    # source, within (lines of precision), files, seqs (per stream), note (why unknown)
+    rotations: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -79,6 +85,8 @@ class TrialResult:
         data["emitted_by_stream"] = list(self.emitted_by_stream)
         data["stop_seq"] = list(self.stop_seq)
         data["log_errors"] = [error.as_json() for error in self.log_errors]
+        data["sink"] = dict(self.sink)
+        data["rotations"] = dict(self.rotations)
         return data
 
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from pipeline_tests._container.tally import NO_STOP
 from pipeline_tests._results.hops import trial_gaps
 from pipeline_tests._results.log_errors import LogError, merged, shown, tier_name
+from pipeline_tests._results.rotation import at_rotation
 from pipeline_tests._results.stats import SLOWER, lost_pct
 from pipeline_tests._results.trial_result import HOPS, TrialFailure, TrialResult
 
@@ -96,7 +97,8 @@ def _lossy(label: str, group: Sequence[TrialResult]) -> str:
     unreached = _unreached(group)
     return ", ".join([
         f"{label} lost {_pct(pct)} ({lines}) in {len(lost)}/{len(group)} trials", _where(lost),
-        _when(lost), *([unreached] if unreached else []), *_fault_cut(group), *_cause(lost)])
+        _when(lost) + _at_rotation(lost), *([unreached] if unreached else []), *_fault_cut(group),
+        *_cause(lost)])
 
 
 def _unreached(group: Sequence[TrialResult]) -> str:
@@ -116,6 +118,23 @@ def _fault_cut(group: Sequence[TrialResult]) -> list[str]:
     if not cut:
         return []
     return [f"{cut[0]}" + ("" if len(group) == 1 else f" ({len(cut)}/{len(group)} trials)")]
+
+
+def _at_rotation(lost: Sequence[TrialResult]) -> str:
+    """', lost at rotation: ...' when lost ranges begin or end where a new log file began."""
+    rotated = [t for t in lost if t.rotations.get("seqs")]
+    found = [pair for t in rotated for pair in at_rotation(t.lost_ranges, t.rotations)]
+    if not found:
+        return ""
+    ranges = sum(len(t.lost_ranges) for t in rotated)
+    several = any(stream for stream, _ in found)
+    touched = sorted({(seq, stream) for stream, seqs in found for seq in seqs})
+    names = [f"{stream}:{seq:,}" if several else f"{seq:,}" for seq, stream in touched]
+    shown = ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
+    near = "about " if any(t.rotations.get("within") for t in rotated) else ""
+    return (f", lost at rotation: {len(found)} of {ranges} lost ranges begin or end "
+            f"{near}where a new log file began (the files beginning at "
+            f"{'stream:' if several else ''}seq {shown})")
 
 
 def _where(lost: Sequence[TrialResult]) -> str:

@@ -62,7 +62,8 @@ def config_for(router: Router, ports: RouterPorts, files: RouterFiles) -> conf.F
         router_port=ports.router, sink_port=ports.sink, metrics_port=ports.metrics,
         flush=router.flush_interval, grace=router.grace, storage_type=router.storage_type,
         require_ack=router.require_ack, include=files.include, tail_path=files.tail[0],
-        tail_format=files.tail[1], output_keys=router.output, input_keys=router.forward_input)
+        tail_format=files.tail[1], rotate_wait=router.rotate_wait, output_keys=router.output,
+        input_keys=router.forward_input)
 
 
 def _link_siblings(conf_dir: Path, user_dir: Path) -> None:

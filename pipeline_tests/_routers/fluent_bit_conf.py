@@ -53,6 +53,7 @@ class FluentBitConfig:
     include: str | None  # in-container path of the user's file or preset; None: FireLens only
     tail_path: str | None = None  # topologies `file`, `tail`: the log file(s) to follow
     tail_format: str = "raw"  # raw lines, or `docker`: json-file lines (the log in `log`)
+    rotate_wait: float = 5.0  # tail `Rotate_Wait`, whole seconds in Fluent Bit: rounded up
     output_keys: Keys = ()  # router.output: added to the [OUTPUT] to the next tier
     input_keys: Keys = ()  # router.forward_input: added to both forward [INPUT]s
 
@@ -105,6 +106,7 @@ def _inputs(config: FluentBitConfig) -> str:
     tail = _section("INPUT", [("Name", "tail"), ("Alias", TAIL_ALIAS), ("Tag", "app"),
                               ("Path", config.tail_path), *parser, ("Read_from_Head", "On"),
                               ("Refresh_Interval", "1"),
+                              ("Rotate_Wait", str(math.ceil(config.rotate_wait))),
                               ("Buffer_Chunk_Size", TAIL_BUFFER),
                               ("Buffer_Max_Size", TAIL_BUFFER), *storage])
     return f"{unix}\n{tcp}\n{tail}"

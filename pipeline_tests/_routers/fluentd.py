@@ -60,8 +60,8 @@ def config_for(router: Router, ports: RouterPorts, files: RouterFiles) -> conf.F
         router_port=ports.router, sink_port=ports.sink, metrics_port=ports.metrics,
         flush_interval=router.flush_interval, flush_at_shutdown=router.flush_at_shutdown,
         buffer_type=router.buffer_type, require_ack=router.require_ack, include=files.include,
-        tail_path=files.tail[0], tail_format=files.tail[1], output_keys=router.output,
-        input_keys=router.forward_input)
+        tail_path=files.tail[0], tail_format=files.tail[1], rotate_wait=router.rotate_wait,
+        output_keys=router.output, input_keys=router.forward_input)
 
 
 FLUENTD = FluentdRouter()

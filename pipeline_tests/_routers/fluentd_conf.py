@@ -42,6 +42,7 @@ class FluentdConfig:
     include: str | None  # in-container path of the user's file; None: FireLens only
     tail_path: str | None = None  # topologies `file`, `tail`: the log file(s) to follow
     tail_format: str = "raw"  # raw lines, or `docker`: json-file lines (the log in `log`)
+    rotate_wait: float = 5.0  # in_tail `rotate_wait`, seconds
     output_keys: Keys = ()  # router.output: added to the sink's <match> (and its subsections)
     input_keys: Keys = ()  # router.forward_input: added to the forward <source>
 
@@ -95,6 +96,7 @@ def _sources(config: FluentdConfig) -> list[str]:
             f"<source>\n    @type tail\n    @id {TAIL_ID}\n    path {config.tail_path}\n"
             f"    pos_file {STORAGE_DIR}/app.log.pos\n    read_from_head true\n"
             "    refresh_interval 1\n"
+            f"    rotate_wait {config.rotate_wait:g}s\n"
             f"    tag app\n{parse}</source>\n")
     return sources
 

@@ -5,6 +5,7 @@ Plain frozen values; scenario.py builds and checks a whole Scenario from them.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Union
 
@@ -66,6 +67,9 @@ class Router:
     # Fluentd <match> with <server>/<buffer> subsections) and its Forward inputs.
     output: Keys = ()
     forward_input: Keys = ()
+    # Tail inputs: seconds a rotated file is read on (Fluent Bit `Rotate_Wait`, whole seconds;
+    # Fluentd `rotate_wait`; the builtin router's tail). Both default to 5.
+    rotate_wait: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -121,10 +125,41 @@ class Fault:
 
 @dataclass(frozen=True)
 class SinkDelays:
-    """A slow destination: the sink acks late or reads slowly."""
+    """A slow destination, as CloudWatch Logs, S3 or an aggregator are: the sink acks late,
+    reads slowly, takes a while per request, caps its throughput, or hangs up before an ack
+    (pipeline_tests/_sink/: connection.py, throttle.py)."""
 
-    ack_delay: float = 0.0
-    read_delay: float = 0.0
+    ack_delay: float = 0.0  # seconds before each ack (reading goes on)
+    read_delay: float = 0.0  # seconds of pause after each read
+    latency: float = 0.0  # seconds per frame (request): nothing read, no ack meanwhile
+    max_records_per_s: int | None = None  # a throughput cap (token bucket); None: none
+    max_bytes_per_s: int | None = None  # of the records' log lines
+    refuse_every: int | None = None  # every Nth frame: counted, connection closed before its ack
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """Log rotation by size, as the kubelet (`containerLogMaxSize` 10Mi, `containerLogMaxFiles`
+    5) and logrotate rotate a log: topology `tail` through Docker's json-file (`max-size`,
+    `max-file`), topology `file` by the app itself (renamed to app.log.1, .2, ...). Other
+    topologies write no file and ignore it."""
+
+    size: str | None = None  # e.g. "10m", "512k" (binary units, as Docker's); None: never
+    max_files: int = 5  # files kept, the one being written included (the oldest is deleted)
+
+
+# Docker's units.RAMInBytes, which json-file's max-size goes through: binary multiples.
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?) ?([kmgt])?i?b?$", re.IGNORECASE)
+_UNITS = {None: 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def size_bytes(text: str) -> int | None:
+    """Bytes of a size such as "10m" or "512k" (binary, as Docker reads them); None if not one."""
+    match = _SIZE.match(text.strip())
+    if match is None:
+        return None
+    unit = match.group(2).lower() if match.group(2) else None
+    return int(float(match.group(1)) * _UNITS[unit])
 
 
 @dataclass(frozen=True)

@@ -31,11 +31,13 @@ from pipeline_tests._scenario.model import (
     Fault,
     Keys,
     Limits,
+    Rotation,
     Router,
     SinkDelays,
     Stop,
     Task,
     Workload,
+    size_bytes,
 )
 from pipeline_tests._scenario.task_size import task_limits
 
@@ -52,6 +54,7 @@ class Scenario:
     client: Client = field(default_factory=Client)
     fault: Fault = field(default_factory=Fault)
     sink: SinkDelays = field(default_factory=SinkDelays)
+    rotation: Rotation = field(default_factory=Rotation)
     limits: Limits = field(default_factory=Limits)
     task: Task = field(default_factory=Task)
     trials: int = 3
@@ -94,7 +97,7 @@ def to_dict(scenario: Scenario) -> dict[str, Any]:
 
 _SECTIONS = {"workload": Workload, "stop": Stop, "router": Router, "aggregator": Aggregator,
              "driver": Driver, "client": Client, "fault": Fault, "sink": SinkDelays,
-             "limits": Limits, "task": Task}
+             "rotation": Rotation, "limits": Limits, "task": Task}
 _TOP = {"name", "topologies", "engines", "trials", "max_loss", "matrix", "exclude", *_SECTIONS}
 
 
@@ -169,6 +172,8 @@ def _section(cls: type, data: Any, where: Locate, name: str) -> Any:
     _check_keys(data, set(fields), where, name)
     if name == "workload" and data.get("rate") == "max":
         data["rate"] = None
+    if name == "rotation" and type(data.get("size")) is int:
+        data["size"] = str(data["size"])  # bytes
     values = {}
     for key, value in data.items():
         values[key] = _coerce(value, str(fields[key].type), where(name, key), f"{name}.{key}")
@@ -288,8 +293,8 @@ def _validate_parts(s: Scenario, need: Need) -> None:
          ("fault", "at"), f"'fault.at' ({s.fault.at:g} s) is at or after the stop "
          f"('stop.after': {s.stop.after:g} s): the {s.fault.kind} would never happen. Set "
          "'fault.at' below 'stop.after', or 'fault.kind: none'.")
-    need(s.sink.ack_delay >= 0 and s.sink.read_delay >= 0, ("sink",),
-         "'sink.ack_delay' and 'sink.read_delay' must be >= 0 seconds.")
+    _validate_sink(s, need)
+    _validate_rotation(s, need)
     need(s.driver.mode in LOG_MODES, ("driver", "mode"),
          f"unknown log mode '{s.driver.mode}'. Allowed: {', '.join(LOG_MODES)}.")
     need(s.client.queue_circular is False or s.client.sender == "async", ("client",),
@@ -305,6 +310,33 @@ def _validate_parts(s: Scenario, need: Need) -> None:
          f"'fault.target' must be one of {', '.join(FAULT_TARGETS)}.")
     need(s.fault.target == "router" or "aggregator" in s.topologies, ("fault", "target"),
          "'fault.target: aggregator' needs the aggregator topology.")
+
+
+def _validate_sink(s: Scenario, need: Need) -> None:
+    sink = s.sink
+    need(sink.ack_delay >= 0 and sink.read_delay >= 0 and sink.latency >= 0, ("sink",),
+         "'sink.ack_delay', 'sink.read_delay' and 'sink.latency' must be >= 0 seconds.")
+    for key in ("max_records_per_s", "max_bytes_per_s"):
+        cap = getattr(sink, key)
+        need(cap is None or cap >= 1, ("sink", key),
+             f"'sink.{key}' must be a whole number >= 1 (or null: no cap), got {cap!r}.")
+    need(sink.refuse_every is None or sink.refuse_every >= 2, ("sink", "refuse_every"),
+         f"'sink.refuse_every' must be a whole number >= 2 (every Nth frame is refused; 1 would "
+         f"refuse them all), or null: never, got {sink.refuse_every!r}.")
+
+
+def _validate_rotation(s: Scenario, need: Need) -> None:
+    rotation = s.rotation
+    size = None if rotation.size is None else size_bytes(rotation.size)
+    need(rotation.size is None or (size is not None and size >= 1024), ("rotation", "size"),
+         f"'rotation.size' must be a size of at least 1k such as 10m or 512k (binary units, as "
+         f"Docker's max-size), or null: no rotation, got {rotation.size!r}.")
+    need(rotation.max_files >= 2, ("rotation", "max_files"),
+         f"'rotation.max_files' must be a whole number >= 2 (the file being written and at "
+         f"least one rotated file, as kubelet's containerLogMaxFiles), got {rotation.max_files}.")
+    for router in (s.router, s.aggregator):
+        need(router.rotate_wait >= 0, ("router", "rotate_wait"),
+             f"'rotate_wait' must be >= 0 seconds, got {router.rotate_wait}.")
 
 
 def _validate_resources(s: Scenario, need: Need) -> None:

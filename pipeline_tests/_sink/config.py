@@ -24,6 +24,10 @@ class SinkConfig:
     workers: int = 1
     ack_delay: float = 0.0  # seconds before each {"ack": chunk} reply
     read_delay: float = 0.0  # seconds of pause after each read: a slow destination
+    latency: float = 0.0  # seconds each frame (request) takes: nothing read, no ack meanwhile
+    max_records_per_s: float | None = None  # a throughput cap (throttle.py), over all workers
+    max_bytes_per_s: float | None = None  # of the records' log lines, over all workers
+    refuse_every: int | None = None  # every Nth frame: counted, then closed before its ack
     max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
     hostname: str = field(default="pipeline-tests-sink")  # our name in the handshake's PONG
     max_memory: int = 512 * MIB  # RSS of all the sink's processes together

@@ -1,11 +1,14 @@
 """One Forward connection of a sink worker: decode, count, acknowledge, within the worker's memory
 budget. Reading pauses while its acks are not read (write backpressure), while a big frame is
-decoded in steps, and during read_delay. See worker.py for the worker it belongs to."""
+decoded in steps, during read_delay, for `latency` per frame read (its acks wait as long) and while
+the worker's throughput cap holds records. See worker.py for the worker it belongs to."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from pipeline_tests._container.forward import Decoder, FrameError, ServerHandshake, ack_reply
@@ -25,7 +28,12 @@ class Owner(Protocol):
     held: int
     last_read: float
 
-    def take(self, records: list, frames: int) -> None: ...
+    @property
+    def holding(self) -> bool: ...
+
+    def take(self, records: list, frames: int,
+             done: Callable[[], None] | None = None) -> None: ...
+    def refusing(self, frames: int) -> bool: ...
     def reject(self, peer: str, kind: str, problem: object) -> None: ...
     def acked(self, count: int) -> None: ...
     def refused(self, peer: str) -> None: ...
@@ -47,7 +55,9 @@ class ForwardConnection(asyncio.Protocol):
         self.held = 0  # this connection's part of worker.held
         self.partial_since: float | None = None  # loop time its incomplete frame began
         self._paused: set[str] = set()
-        self._delayed = 0  # bytes of acks held back by ack_delay
+        self._delayed = 0  # bytes of acks held back by ack_delay and latency
+        self._acks_after = 0.0  # loop time before which no ack is sent (latency)
+        self._deferred: list[bytes] | None = None  # acks of the read being decoded (latency)
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
@@ -60,6 +70,8 @@ class ForwardConnection(asyncio.Protocol):
             return
         worker.connections.add(self)
         transport.set_write_buffer_limits(high=WRITE_HIGH)
+        if worker.holding:
+            self.hold(True)
         if self.handshake:
             transport.write(self.handshake.helo())
 
@@ -83,6 +95,15 @@ class ForwardConnection(asyncio.Protocol):
         if not self._paused and not self.transport.is_closing():
             self.transport.resume_reading()
 
+    def hold(self, on: bool) -> None:
+        """The worker's throughput cap holds records (on) or let the last through (off)."""
+        if on:
+            self._pause("cap")
+            return
+        self._resume("cap")
+        if self.decoder.more and "step" in self._paused:
+            asyncio.get_running_loop().call_soon(self._step)
+
     def data_received(self, data: bytes) -> None:
         loop = asyncio.get_running_loop()
         self.worker.last_read = loop.time()
@@ -90,11 +111,29 @@ class ForwardConnection(asyncio.Protocol):
             if not self._shake(data):
                 return
             data = b""  # already fed; whatever followed the PING is still buffered
-        self._decode(data)
+        self._decode_timed(data)
         self.worker.last_read = loop.time()  # decoding a big read counts as reading
         if self.worker.config.read_delay and not self.transport.is_closing():
             self._pause("delay")
             loop.call_later(self.worker.config.read_delay, self._resume, "delay")
+
+    def _decode_timed(self, data: bytes) -> None:
+        """Decode; with `latency`, each frame completed takes that long: the connection reads
+        nothing more meanwhile and the frames' acks are sent once it is over."""
+        latency = self.worker.config.latency
+        if not latency:
+            self._decode(data)
+            return
+        frames, self._deferred = self.decoder.frames, []
+        self._decode(data)
+        done, deferred, self._deferred = self.decoder.frames - frames, self._deferred, None
+        if done and not self.transport.is_closing():
+            loop = asyncio.get_running_loop()
+            self._acks_after = loop.time() + done * latency
+            self._pause("latency")
+            loop.call_later(done * latency, self._resume, "latency")
+        for replies in deferred:
+            self._send_ack(replies)
 
     def _decode(self, data: bytes) -> None:
         worker, decoder = self.worker, self.decoder
@@ -119,17 +158,22 @@ class ForwardConnection(asyncio.Protocol):
 
     def _step(self) -> None:
         self.worker.last_read = asyncio.get_running_loop().time()  # busy counts as reading
+        if "cap" in self._paused:
+            return  # hold(False) steps on
         if not self.transport.is_closing():
-            self._decode(b"")
+            self._decode_timed(b"")
             if not self.decoder.more:
                 self._resume("step")
         self.worker.last_read = asyncio.get_running_loop().time()
 
     def _count(self, records: list, frames: int, chunks: list) -> None:
+        refuse = self.worker.refusing(frames)
         if records or frames:
-            self.worker.take(records, frames)
-        if chunks:
-            self._ack(chunks)
+            done = functools.partial(self._ack, chunks) if chunks and not refuse else None
+            self.worker.take(records, frames, done)
+        if refuse:  # counted, then hung up on before any of this read's acks
+            self._hold(0)
+            self.transport.close()
 
     def _hold(self, held: int) -> None:
         self.worker.held += held - self.held
@@ -163,14 +207,23 @@ class ForwardConnection(asyncio.Protocol):
         return True
 
     def _ack(self, chunks: list) -> None:
+        if self.transport.is_closing():
+            return
         replies = b"".join([ack_reply(chunk) for chunk in chunks])
         self.worker.acked(len(chunks))
-        if self.worker.config.ack_delay:
+        if self._deferred is not None:
+            self._deferred.append(replies)  # sent once the read's latency is known
+        else:
+            self._send_ack(replies)
+
+    def _send_ack(self, replies: bytes) -> None:
+        loop = asyncio.get_running_loop()
+        delay = self.worker.config.ack_delay + max(0.0, self._acks_after - loop.time())
+        if delay > 0:
             self._delayed += len(replies)  # held back, they count as unread acks
             if self._delayed > WRITE_HIGH:
                 self._pause("delayed")
-            loop = asyncio.get_running_loop()
-            loop.call_later(self.worker.config.ack_delay, self._write, replies)
+            loop.call_later(delay, self._write, replies)
         else:
             self.transport.write(replies)
 

@@ -3,8 +3,10 @@ outputs send them, into the worker's Ledger. Runs inside a sink worker (worker.p
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from pipeline_tests._container.forward import Decoder, FrameError
@@ -19,7 +21,10 @@ class Worker(Protocol):
 
     def malformed(self, peer: str, why: str) -> None: ...
 
-    def take(self, records: list[Any], frames: int) -> Any: ...
+    def take(self, records: list[Any], frames: int,
+             done: Callable[[], None] | None = None) -> Any: ...
+
+    def refusing(self, frames: int) -> bool: ...
 
 
 # JSON is parsed whole: a body may take at most this many objects' worth of containers ({ and [).
@@ -74,7 +79,19 @@ async def start_http(worker: Worker, sock: socket.socket) -> Any:
                       else " ".join(str(exc).split())[:300])
             worker.malformed(str(request.remote), f"HTTP body: {reason}")
             return web.Response(status=400, text=f"malformed body: {reason}\n")
-        worker.take(records, 1)
+        refuse = worker.refusing(1)
+        counted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def done() -> None:
+            if not counted.done():
+                counted.set_result(None)
+
+        worker.take(records, 1, done)
+        await counted  # under a throughput cap, once its tokens are there
+        if config.latency:
+            await asyncio.sleep(config.latency)
+        if refuse:  # counted, but the client is told to send it again (sink.refuse_every)
+            return web.Response(status=503, text="refused: sink.refuse_every\n")
         return web.Response(status=200)
 
     app = web.Application(client_max_size=worker.config.max_frame_bytes)

@@ -51,20 +51,36 @@ class SinkStats:
     rejections: Mapping[str, int] = field(default_factory=dict)  # malformed, by kind
     ledger_complete: bool = True  # False: a worker's ledger is missing or partial (ledger_note)
     ledger_note: str = ""
+    # A slow destination's own figures (SinkConfig's latency, caps and refuse_every):
+    refusals: int = 0  # connections closed before their acks (refuse_every)
+    record_bytes: int = 0  # bytes of the log lines counted; only with a bytes cap, else 0
+    throttled_ns: int = 0  # time records waited for the cap (no connection read meanwhile)
+    first_ns: int = 0  # monotonic time of the first record counted (0: none), the sink's clock
+    last_ns: int = 0  # and of the last one
 
     @classmethod
     def from_counts(cls, counts: list[int]) -> SinkStats:
         connections, frames, records, malformed, acks, rejected = counts[:6]
+        end = 6 + len(REJECTIONS)
+        refusals, record_bytes, throttled_ns, first_ns, last_ns = counts[end:]
         return cls(connections, frames, records, malformed, acks, rejected,
-                   rejections=dict(zip(REJECTIONS, counts[6:], strict=True)))
+                   rejections=dict(zip(REJECTIONS, counts[6:end], strict=True)),
+                   refusals=refusals, record_bytes=record_bytes, throttled_ns=throttled_ns,
+                   first_ns=first_ns, last_ns=last_ns)
 
 
 def _check_config(config: SinkConfig) -> None:
     problems = []
     if config.workers < 1:
         problems.append(f"workers must be at least 1 (got {config.workers})")
-    if config.ack_delay < 0 or config.read_delay < 0:
-        problems.append("ack_delay and read_delay must not be negative")
+    if config.ack_delay < 0 or config.read_delay < 0 or config.latency < 0:
+        problems.append("ack_delay, read_delay and latency must not be negative")
+    if any(cap is not None and not cap > 0
+           for cap in (config.max_records_per_s, config.max_bytes_per_s)):
+        problems.append("max_records_per_s and max_bytes_per_s must be > 0 (or None: no cap)")
+    if config.refuse_every is not None and config.refuse_every < 2:
+        problems.append(f"refuse_every must be at least 2 (got {config.refuse_every}): "
+                        "refusing every frame would leave a router nothing but retries")
     if config.max_frame_bytes < 1024:
         problems.append(f"max_frame_bytes must be at least 1024 (got {config.max_frame_bytes})")
     if config.max_frame_entries < 1 or config.partial_timeout <= 0 or config.stop_timeout <= 0:
@@ -223,8 +239,12 @@ class Sink:
     def stats(self) -> SinkStats:
         """Live counters summed over workers."""
         width = len(STAT_FIELDS)
-        totals = [sum(self._counts[w * width + k] for w in range(self.config.workers))
-                  for k in range(width)]
+        columns = [[self._counts[w * width + k] for w in range(self.config.workers)]
+                   for k in range(width)]
+        totals = [sum(column) for column in columns]
+        first, last = STAT_FIELDS.index("first_ns"), STAT_FIELDS.index("last_ns")
+        totals[first] = min((t for t in columns[first] if t), default=0)
+        totals[last] = max(columns[last])
         return SinkStats.from_counts(totals)
 
     def stop(self) -> tuple[Ledger, SinkStats]:

@@ -11,6 +11,8 @@ import pickle
 import signal
 import socket
 import time
+from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from pipeline_tests._container.forward import KINDS
@@ -18,6 +20,7 @@ from pipeline_tests._ledger.ledger import Ledger
 from pipeline_tests._sink.config import SinkConfig, budget
 from pipeline_tests._sink.connection import ForwardConnection
 from pipeline_tests._sink.http import start_http
+from pipeline_tests._sink.throttle import Throttle
 
 log = logging.getLogger("pipeline_tests._sink.sink")
 
@@ -26,14 +29,30 @@ DRAIN_LIMIT = 2.0
 # Rejections by kind: the decoder's, then the worker's own (too many connections, the budget for
 # incomplete frames, their timeout) and malformed HTTP requests.
 REJECTIONS = (*KINDS, "connections", "budget", "timeout", "http")
+# A slow destination's own figures: connections closed by refuse_every, bytes of the lines
+# counted (with a bytes cap), time records waited for the cap, and the monotonic times of the
+# first and last record counted (the sink's clock; 0: none yet).
+PACE_FIELDS = ("refusals", "record_bytes", "throttled_ns", "first_ns", "last_ns")
 # Per-worker slots in the shared counter array, in SinkStats field order.
 STAT_FIELDS = ("connections", "frames", "records", "malformed", "acks", "rejected",
-               *(f"rejected_{kind}" for kind in REJECTIONS))
+               *(f"rejected_{kind}" for kind in REJECTIONS), *PACE_FIELDS)
 _CONNECTIONS, _FRAMES, _RECORDS, _MALFORMED, _ACKS, _REJECTED = range(6)
+_REFUSALS, _BYTES, _THROTTLED, _FIRST, _LAST = (STAT_FIELDS.index(f) for f in PACE_FIELDS)
+
+Done = Callable[[], None]  # called once a frame's records are all counted (e.g. send its ack)
 
 
 class Handover(SystemExit):
     """Raised by SIGUSR1 in a worker that did not stop in time: send the ledger as it is."""
+
+
+class _Waiting:
+    """A read's records waiting for the cap: counted from `start` on, `done` once all are."""
+
+    __slots__ = ("done", "frames", "lines", "start")
+
+    def __init__(self, lines: list, frames: int, done: Done | None) -> None:
+        self.lines, self.frames, self.done, self.start = lines, frames, done, 0
 
 
 def _line_of(record: dict) -> bytes | str:
@@ -69,16 +88,101 @@ class Worker:
         self.connections: set[ForwardConnection] = set()
         self.held = 0  # bytes the connections hold for incomplete frames (estimated)
         self.last_read = 0.0  # loop time of the latest read
+        share = max(1, config.workers)  # the caps hold for all workers together
+        self.throttle = (Throttle(config.max_records_per_s and config.max_records_per_s / share,
+                                  config.max_bytes_per_s and config.max_bytes_per_s / share)
+                         if config.max_records_per_s or config.max_bytes_per_s else None)
+        self.waiting: deque[_Waiting] = deque()  # records not counted yet: the cap holds them
+        self._held_since = 0.0  # loop time the cap began holding records
+        self._admitting: Any = None  # the timer of the next admission
+        self.frames_seen = 0  # frames read, for refuse_every
 
     def bump(self, slot: int, n: int = 1) -> None:
         self.counts[self.base + slot] += n
 
-    def take(self, records: list, frames: int) -> None:
+    def take(self, records: list, frames: int, done: Done | None = None) -> None:
+        """Count a read's records (frames: the frames they complete), then call `done`; under
+        a cap, once its tokens are there (until then no connection is read)."""
         lines = lines_of(records)
+        if self.throttle is None:
+            self._count(lines, frames, time.monotonic_ns())
+            if done is not None:
+                done()
+            return
+        self.waiting.append(_Waiting(lines, frames, done))
+        if len(self.waiting) == 1:
+            self.admit()
+
+    def _count(self, lines: list, frames: int, now_ns: int) -> None:
         self.ledger.add_many(lines, time.time_ns())
         counts, base = self.counts, self.base
         counts[base + _RECORDS] += len(lines)
         counts[base + _FRAMES] += frames
+        if lines:
+            if not counts[base + _FIRST]:
+                counts[base + _FIRST] = now_ns
+            counts[base + _LAST] = now_ns
+
+    def admit(self) -> None:
+        """Count the waiting records the cap allows now; hold the connections while any wait."""
+        throttle, loop = self.throttle, asyncio.get_running_loop()
+        assert throttle is not None
+        self._admitting = None
+        now = loop.time()
+        while self.waiting:
+            entry = self.waiting[0]
+            count = throttle.admit(entry.lines, entry.start, now)
+            if count:
+                lines = entry.lines[entry.start:entry.start + count]
+                self.bump(_BYTES, sum(map(len, lines)))
+                self._count(lines, 0, round(now * 1e9))
+                entry.start += count
+            if entry.start < len(entry.lines):
+                break
+            self.waiting.popleft()
+            self.bump(_FRAMES, entry.frames)
+            if entry.done is not None:
+                entry.done()
+        if self.waiting:
+            if not self._held_since:
+                self._held_since = now
+                self._hold(True)
+            waiting = self.waiting[0]
+            self._admitting = loop.call_later(throttle.wait(waiting.lines[waiting.start]),
+                                              self.admit)
+        elif self._held_since:
+            self.bump(_THROTTLED, round((now - self._held_since) * 1e9))
+            self._held_since = 0.0
+            self._hold(False)
+
+    def _hold(self, on: bool) -> None:
+        for conn in list(self.connections):
+            conn.hold(on)
+
+    @property
+    def holding(self) -> bool:
+        return bool(self.waiting)
+
+    def stop_admitting(self) -> None:
+        """At stop: what still waits is not counted (nor acknowledged); its wait is."""
+        if self._admitting is not None:
+            self._admitting.cancel()
+        if self._held_since:
+            now = asyncio.get_running_loop().time()
+            self.bump(_THROTTLED, round((now - self._held_since) * 1e9))
+            self._held_since = 0.0
+
+    def refusing(self, frames: int) -> bool:
+        """True when this read's frames include a refuse_every-th one: its connection is closed
+        before the acks (its records are counted, so an at-least-once router sends them twice)."""
+        every = self.config.refuse_every
+        if not every or not frames:
+            return False
+        before, self.frames_seen = self.frames_seen, self.frames_seen + frames
+        if self.frames_seen // every == before // every:
+            return False
+        self.bump(_REFUSALS)
+        return True
 
     def acked(self, count: int) -> None:
         self.bump(_ACKS, count)
@@ -146,8 +250,10 @@ async def _drain(worker: Worker, limit: float) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + limit
     while loop.time() < deadline and (loop.time() - worker.last_read < DRAIN_QUIET or any(
-            conn.decoder.more for conn in worker.connections)):
+            conn.decoder.more for conn in worker.connections) or worker.holding):
         await asyncio.sleep(DRAIN_QUIET / 2)
+    if worker.throttle is not None:
+        worker.stop_admitting()
 
 
 async def _serve(worker: Worker, index: int, port: int, http_port: int | None,

@@ -10,7 +10,7 @@ from pipeline_tests._docker.compose import Project
 from pipeline_tests._errors import InstallError
 from pipeline_tests._resources import data_dir
 from pipeline_tests._routers import RouterPorts
-from pipeline_tests._scenario.model import Aggregator, Router
+from pipeline_tests._scenario.model import Aggregator, Router, size_bytes
 from pipeline_tests._scenario.scenario import Scenario
 
 
@@ -45,6 +45,8 @@ def variant_files(scenario: Scenario, topology: str) -> tuple[Path, ...]:
     names = []
     if app_topology(scenario, topology) == "firelens" and scenario.driver.mode == "non-blocking":
         names.append("driver-non-blocking")
+    if topology == "tail" and scenario.rotation.size is not None:
+        names.append("json-file-rotation")
     limits = scenario.limits
     for service in ("app", "router"):
         names += [f"{service}-{knob}" for knob in _LIMITS
@@ -78,13 +80,17 @@ def variables(s: Scenario, *, image: str, line_run_id: str, ports: RouterPorts,
         "PT_DURATION": str(duration if s.stop.sequence == "none" else 0),
         "PT_COUNT": str(count if s.stop.sequence == "none" else 0),
         "PT_ROUTER_PORT": str(ports.router), "PT_SINK_POLL": polls,
-        "PT_SINK_ACK_DELAY": str(s.sink.ack_delay), "PT_SINK_READ_DELAY": str(s.sink.read_delay),
+        **_sink_knobs(s),
         "PT_SINK_PORT": str(ports.sink), "PT_METRICS_PORT": str(ports.metrics),
         "PT_FLUENTD_ASYNC": _flag(s.driver.fluentd_async),
         "PT_FLUENTD_BUFFER_LIMIT": str(s.driver.buffer_limit),
         "PT_FLUENTD_REQUEST_ACK": _flag(s.driver.request_ack),
         "PT_MAX_BUFFER_SIZE": s.driver.max_buffer_size, "PT_SENDER": s.client.sender,
         "PT_BUFMAX": str(s.client.bufmax), "PT_QUEUE_CIRCULAR": _flag(s.client.queue_circular),
+        # Rotation (topologies file and tail): bytes, 0 = never; files kept; the tails' wait.
+        "PT_ROTATE_SIZE": str(size_bytes(s.rotation.size) if s.rotation.size else 0),
+        "PT_ROTATE_FILES": str(s.rotation.max_files),
+        "PT_ROTATE_WAIT": str(s.router.rotate_wait),
     }
     env.update(_router_knobs("PT", s.router))
     for service in ("app", "router"):
@@ -93,6 +99,20 @@ def variables(s: Scenario, *, image: str, line_run_id: str, ports: RouterPorts,
             if value is not None:
                 env[f"PT_{service.upper()}_{knob.upper()}"] = str(value)
     return env
+
+
+def _sink_knobs(s: Scenario) -> dict[str, str]:
+    """The slow destination's settings, as compose/sink.yaml passes them on ("": none)."""
+    sink = s.sink
+
+    def optional(value: int | None) -> str:
+        return "" if value is None else str(value)
+
+    return {"PT_SINK_ACK_DELAY": str(sink.ack_delay), "PT_SINK_READ_DELAY": str(sink.read_delay),
+            "PT_SINK_LATENCY": str(sink.latency),
+            "PT_SINK_MAX_RECORDS_PER_S": optional(sink.max_records_per_s),
+            "PT_SINK_MAX_BYTES_PER_S": optional(sink.max_bytes_per_s),
+            "PT_SINK_REFUSE_EVERY": optional(sink.refuse_every)}
 
 
 def aggregator_variables(agg: Aggregator, *, prepared: Mapping[str, str],

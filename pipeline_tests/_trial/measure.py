@@ -6,16 +6,20 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from pipeline_tests import _routers as routers
-from pipeline_tests._container.tally import read_tally
+from pipeline_tests._container.rotations import read_rotations
+from pipeline_tests._container.tally import Tally, read_tally
 from pipeline_tests._errors import TrialFailed
 from pipeline_tests._ledger.ledger import reconcile
-from pipeline_tests._results.build import build_result
+from pipeline_tests._results import rotation
+from pipeline_tests._results.build import build_result, sink_pace
 from pipeline_tests._results.log_errors import LogError, summarise
 from pipeline_tests._results.timeline import Timeline
 from pipeline_tests._results.trial_result import TrialFailure, TrialResult
 from pipeline_tests._routers.kind import RouterCounters, RouterPorts
+from pipeline_tests._scenario.model import size_bytes
 from pipeline_tests._trial import aggregator
 from pipeline_tests._trial.aggregator import AggregatorTier
 from pipeline_tests._trial.services import RouterLogs
@@ -50,7 +54,8 @@ def measure(spec: TrialSpec, sink: SinkContainer, ports: RouterPorts,
         malformed=stats.malformed, seconds=0.0)
     unknown = {**router_counts.unknown(),
                **(tier_counts.unknown(aggregator.SERVICE) if tier_counts else {})}
-    return replace(result, hop_unknown=unknown, log_errors=tier_log_errors(spec, tier, logs))
+    return replace(result, hop_unknown=unknown, log_errors=tier_log_errors(spec, tier, logs),
+                   sink=sink_pace(stats, spec.scenario.sink), rotations=_rotations(spec, tally))
 
 
 def tier_counters(spec: TrialSpec, ports: RouterPorts, tier: AggregatorTier | None,
@@ -75,6 +80,21 @@ def tier_log_errors(spec: TrialSpec, tier: AggregatorTier | None,
         found += summarise(aggregator.SERVICE,
                            routers.log_errors(tier.settings, logs.aggregator or ""))
     return found
+
+
+def _rotations(spec: TrialSpec, tally: Tally) -> dict[str, Any]:
+    """Where the log file rotated: recorded by the app (`file`), derived from json-file's sizes
+    (`tail`); empty without rotation."""
+    size = spec.scenario.rotation.size
+    if size is None or spec.topology not in ("file", "tail"):
+        return {}
+    if spec.topology == "tail":
+        return rotation.json_file(tally.line_size, size_bytes(size) or 0, tally.emitted)
+    seqs = read_rotations(spec.directory / "app", len(tally.emitted))
+    if seqs is None:
+        return {"source": "recorded by the app", "within": None, "files": None, "seqs": [],
+                "note": "the app left no record of its rotations"}
+    return rotation.recorded(seqs)
 
 
 def save_result(outcome: TrialResult | TrialFailure, directory: Path) -> None:

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline_tests._container import line, tally
+from pipeline_tests._container import line, rotations, tally
 from pipeline_tests._ledger.ledger import Ledger, reconcile
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -227,3 +227,46 @@ def test_encode_batch_equals_encode(first: int, count: int, stream: int, emit_ns
     expected = b"".join(line.encode(RUN, stream, seq, emit_ns, size) + b"\n"
                         for seq in range(first, first + count))
     assert line.encode_batch(RUN, stream, first, count, emit_ns, size) == expected
+
+
+def _file_seqs(path: Path) -> list[int]:
+    found = [line.parse(text) for text in path.read_bytes().split(b"\n")[:-1]]
+    return [f.seq for f in found if f is not None]
+
+
+def test_the_app_rotates_its_file_by_rename_and_records_each_boundary(tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    # Batches of 100 lines (6,100 bytes); a new file before a write once one holds 12,000
+    # bytes: 200 lines each.
+    app = start(tmp_path, PT_OUTPUT="file", PT_LOG_FILE=str(log), PT_COUNT="1000",
+                PT_ROTATE_SIZE="12000", PT_ROTATE_FILES="3")
+    assert app.wait(30) == 0 and app.stderr is not None and app.stderr.read() == b""
+    assert sorted(p.name for p in tmp_path.glob("app.log*")) == [
+        "app.log", "app.log.1", "app.log.2"]
+    assert rotations.read_rotations(tmp_path, 1) == ((200, 400, 600, 800),)
+    # The newest file, then the rotated ones; the oldest beyond three files were deleted.
+    assert _file_seqs(log) == list(range(800, 1000))
+    assert _file_seqs(tmp_path / "app.log.1") == list(range(600, 800))
+    assert _file_seqs(tmp_path / "app.log.2") == list(range(400, 600))
+    counters = tally.read_tally(tmp_path)
+    assert counters is not None and counters.emitted == (1000,)
+
+
+def test_with_several_streams_each_new_file_begins_at_the_recorded_seqs(tmp_path: Path) -> None:
+    app = start(tmp_path, PT_OUTPUT="file", PT_LOG_FILE=str(tmp_path / "app.log"),
+                PT_COUNT="500", PT_STREAMS="2", PT_ROTATE_SIZE="5000", PT_ROTATE_FILES="100")
+    assert app.wait(30) == 0
+    seqs = rotations.read_rotations(tmp_path, 2)
+    assert seqs is not None and len(seqs[0]) == len(seqs[1]) == len(
+        list(tmp_path.glob("app.log.*")))
+    for index in range(len(seqs[0])):  # app.log.N is the file after the Nth-last rotation
+        path = tmp_path / ("app.log" if index == len(seqs[0]) - 1
+                           else f"app.log.{len(seqs[0]) - 1 - index}")
+        firsts: dict[int, int] = {}
+        for text in path.read_bytes().split(b"\n")[:-1]:
+            parsed = line.parse(text)
+            assert parsed is not None
+            firsts.setdefault(parsed.stream, parsed.seq)
+        # A stream with no line in this file has its next one in a later file.
+        assert all(first == seqs[stream][index] for stream, first in firsts.items())
+    assert sum(len(_file_seqs(p)) for p in tmp_path.glob("app.log*")) == 1000

@@ -21,6 +21,7 @@ from test_sink import read_objects
 
 from pipeline_tests._container import forward as fw
 from pipeline_tests._container.line import encode
+from pipeline_tests._ledger.ledger import reconcile
 from pipeline_tests._sink import Sink, SinkConfig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -398,6 +399,7 @@ def test_pause_on_stop_reads_nothing_after_sigterm(start: Callable) -> None:
     ({"PT_FLUSH_INTERVAL": "soon"}, "PT_FLUSH_INTERVAL must be a number of seconds > 0, "
                                     "got 'soon'"),
     ({"PT_GRACE": "-1"}, "PT_GRACE must be a number of seconds >= 0, got '-1'"),
+    ({"PT_ROTATE_WAIT": "-1"}, "PT_ROTATE_WAIT must be a number of seconds >= 0, got '-1'"),
     ({"PT_REQUIRE_ACK": "maybe"}, "PT_REQUIRE_ACK must be true or false, got 'maybe'"),
     ({"PT_BUFFER_LIMIT": "0"}, "PT_BUFFER_LIMIT must be an integer from 1 to 1099511627776, "
                                "got '0'"),
@@ -414,3 +416,53 @@ def test_a_bad_setting_exits_2_with_one_line(state_dir: Path, settings: dict,
                           text=True, timeout=WAIT)
     assert (done.returncode, done.stderr) == (2, f"router: {message}\n")
     assert not (state_dir / "router.json").exists()
+
+
+def _append(path: Path, seqs: range) -> None:
+    with open(path, "a") as out:
+        out.write("".join(_line(seq) + "\n" for seq in seqs))
+
+
+def test_the_tail_follows_rename_rotations_without_losing_a_line(
+        sink: Sink, start: Callable, state_dir: Path) -> None:
+    log = state_dir / "app.log"
+    router = start(sink.port, PT_TAIL_PATH=str(log), PT_ROUTER_UNIX="", PT_ROUTER_PORT="")
+    for first in range(0, 1000, 200):  # five files of 200 lines, each renamed away when full
+        _append(log, range(first, first + 150))
+        router.wait_count("received", first + 150)
+        _append(log, range(first + 150, first + 200))  # written just before the rename
+        os.replace(log, state_dir / f"app.log.{first}")
+    _append(log, range(1000, 1100))
+    router.wait_count("acked", 1100)
+    final = router.stop()
+    assert _lines(sink) == (1100, 1100)
+    assert _counts(final, "received", "acked", "tail_rotations") == (1100, 1100, 5)
+
+
+@pytest.mark.parametrize("rotate_wait", ["5", "0"])
+def test_a_file_rotated_away_and_deleted_while_the_tail_stalled_is_lost_exactly(
+        sink: Sink, start: Callable, state_dir: Path, rotate_wait: str) -> None:
+    """The tail holds file A; while it is stopped (SIGSTOP), A is renamed to app.log.1, B is
+    written and renamed over app.log.1 (A deleted, only the tail's descriptor keeps it), C is
+    written at the path. Resumed, the tail reads on in A (its rest is one read, so rotate_wait
+    0 reads it too), then opens the file at the path, C: B is lost, exactly the lines between
+    two boundaries."""
+    log, rotated = state_dir / "app.log", state_dir / "app.log.1"
+    router = start(sink.port, PT_TAIL_PATH=str(log), PT_ROUTER_UNIX="", PT_ROUTER_PORT="",
+                   PT_ROTATE_WAIT=rotate_wait)
+    _append(log, range(0, 100))
+    router.wait_count("received", 100)
+    router.proc.send_signal(signal.SIGSTOP)
+    _append(log, range(100, 200))  # A's rest
+    os.replace(log, rotated)
+    _append(log, range(200, 300))  # B
+    os.replace(log, rotated)
+    _append(log, range(300, 400))  # C
+    router.proc.send_signal(signal.SIGCONT)
+    router.wait_count("acked", 300)
+    final = router.stop()
+    ledger, _ = sink.stop()
+    report = reconcile(ledger, [400], [-1])
+    assert [(r.first, r.last) for r in report.lost_ranges] == [(200, 299)]
+    assert _counts(final, "received", "acked", "tail_rotations") == (300, 300, 1)
+

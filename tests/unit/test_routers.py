@@ -225,7 +225,8 @@ def test_fluentd_user_file_with_its_own_include_and_buffer(tmp_path: Path) -> No
 
 
 def test_file_topology_adds_a_tail_input_after_the_forward_inputs(tmp_path: Path) -> None:
-    routers.prepare(Router(kind="fluent-bit"), tmp_path / "fb", PORTS, "file")
+    # router.rotate_wait: Fluent Bit takes whole seconds (rounded up), Fluentd any.
+    routers.prepare(Router(kind="fluent-bit", rotate_wait=2.5), tmp_path / "fb", PORTS, "file")
     tail = """
 [INPUT]
     Name tail
@@ -234,6 +235,7 @@ def test_file_topology_adds_a_tail_input_after_the_forward_inputs(tmp_path: Path
     Path /pt/logs/app.log
     Read_from_Head On
     Refresh_Interval 1
+    Rotate_Wait 3
     Buffer_Chunk_Size 64k
     Buffer_Max_Size 64k
     storage.type memory
@@ -241,7 +243,7 @@ def test_file_topology_adds_a_tail_input_after_the_forward_inputs(tmp_path: Path
     head, rest = FLUENT_BIT_HEAD.split("\n[FILTER]", 1)
     assert (tmp_path / "fb" / fluent_bit.MAIN_FILE).read_text() == \
         head + tail + "\n[FILTER]" + rest + FLUENT_BIT_TAIL
-    routers.prepare(Router(kind="fluentd"), tmp_path / "fd", PORTS, "file")
+    routers.prepare(Router(kind="fluentd", rotate_wait=2.5), tmp_path / "fd", PORTS, "file")
     source = """
 <source>
     @type tail
@@ -250,6 +252,7 @@ def test_file_topology_adds_a_tail_input_after_the_forward_inputs(tmp_path: Path
     pos_file /pt/storage/app.log.pos
     read_from_head true
     refresh_interval 1
+    rotate_wait 2.5s
     tag app
     <parse>
         @type none

@@ -62,7 +62,7 @@ def test_rate_max_means_unthrottled(tmp_path: Path) -> None:
     ("trials: 0\n", "scenario.yaml:1: 'trials' must be a whole number >= 1, got 0."),
     ("toplogies: [firelens]\n", "scenario.yaml:1: unknown key 'toplogies'. Allowed here: "
      "aggregator, client, driver, engines, exclude, fault, limits, matrix, max_loss, name, "
-     "router, sink, stop, task, topologies, trials, workload."),
+     "rotation, router, sink, stop, task, topologies, trials, workload."),
 ])
 def test_bad_scenario_names_file_line_and_allowed_values(tmp_path: Path, text: str,
                                                          message: str) -> None:

@@ -44,8 +44,10 @@ def _wait_records(sink: Sink, count: int) -> None:
         time.sleep(0.01)
 
 
-def read_objects(conn: socket.socket, count: int) -> list:
-    decoder, out = fw.Decoder(), []
+def read_objects(conn: socket.socket, count: int, decoder: fw.Decoder | None = None) -> list:
+    """`count` objects from `conn` (fewer if it closes); pass the connection's decoder when
+    reading it more than once."""
+    decoder, out = decoder or fw.Decoder(), []
     while len(out) < count:
         data = conn.recv(65536)
         if not data:
