@@ -25,6 +25,8 @@ from pipeline_tests._errors import (
     TrialFailed,
 )
 from pipeline_tests._events import (
+    CellProgress,
+    CellsProgress,
     Event,
     ImageProgress,
     OnEvent,
@@ -60,7 +62,8 @@ if TYPE_CHECKING:
     import docker
 
 __all__ = [
-    "CellStats", "Client", "Driver", "Event", "Fault", "ImageMissing", "ImageProgress",
+    "CellProgress", "CellStats", "CellsProgress", "Client", "Driver", "Event", "Fault",
+    "ImageMissing", "ImageProgress",
     "InputError", "InstallError", "Limits", "LogError", "OnEvent", "PipelineTestsError", "Rotation",
     "Router",
     "RunFinished", "RunResults", "RunStarted", "Scenario", "SetupError", "SinkDelays", "SinkSeen",

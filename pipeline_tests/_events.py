@@ -1,8 +1,8 @@
 """What a run tells its caller while it goes: typed progress events, in this order:
 
-    RunStarted, then per trial: TrialStarted, TrialProgress... (with StopStep and SinkSeen
-    in between), TrialFinished | TrialErrored, then RunFinished (also after Ctrl-C, with the
-    trials that finished)
+    RunStarted, CellsProgress, then per trial: TrialStarted, TrialProgress... (with StopStep
+    and SinkSeen in between), TrialFinished | TrialErrored, CellsProgress; then RunFinished
+    (also after Ctrl-C, with the trials that finished)
 
 `run(..., on_event=callback)` calls the callback in the run's own thread, a few times a second
 while a trial runs. The CLI's progress bars and the live view are consumers of these; so can a
@@ -33,9 +33,35 @@ class ImageProgress:
 class RunStarted:
     run_id: str
     run_dir: Path
-    trials: int  # planned in all
-    to_run: int  # not already finished (a resumed run keeps the finished ones)
+    trials: int  # planned in all (trials: auto: at most)
+    to_run: int  # not already finished (a resumed run keeps the finished ones); at most
     cells: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CellProgress:
+    """Where one cell stands: trials finished, how many more it may run, its answer so far."""
+
+    label: str
+    trials: int  # finished (a resumed run's included)
+    left_at_most: int  # trials it may still run (0: it stopped)
+    answer: str  # "loses", "does not lose", "undecided"; "" with a fixed number of trials
+    stopped: str  # why it stopped ("decided at 95%", "reached max_trials (10)", "3 trials");
+    # "" while it runs
+
+
+@dataclass(frozen=True)
+class CellsProgress:
+    """Every cell's state, after the run starts and after each trial: which cells are decided
+    and how many trials remain at most (trials: auto stops a cell once it is decided)."""
+
+    cells: tuple[CellProgress, ...]
+    left_at_most: int  # over all cells
+    confidence: float | None  # trials: auto; None with a fixed number of trials
+
+    @property
+    def decided(self) -> tuple[str, ...]:
+        return tuple(c.label for c in self.cells if c.stopped.startswith("decided"))
 
 
 @dataclass(frozen=True)
@@ -43,7 +69,7 @@ class TrialStarted:
     label: str  # the cell, e.g. "firelens/builtin/ecs"
     trial: int  # 1-based, within the cell
     index: int  # 1-based, among the trials this run carries out
-    of: int
+    of: int  # trials this run carries out (trials: auto: at most, as known when it started)
     flood_seconds: float  # how long the app floods before the stop sequence
 
 
@@ -100,6 +126,6 @@ class RunFinished:
     results: RunResults
 
 
-Event = (ImageProgress | RunStarted | TrialStarted | TrialProgress | StopStep | SinkSeen
-         | TrialFinished | TrialErrored | RunFinished)
+Event = (ImageProgress | RunStarted | CellsProgress | TrialStarted | TrialProgress | StopStep
+         | SinkSeen | TrialFinished | TrialErrored | RunFinished)
 OnEvent = Callable[[Event], None]

@@ -28,6 +28,7 @@ console = Console(width=None if sys.stdout.isatty() else 200)
 EPILOG = """\b
 Examples:
   pipeline-tests run                          FireLens vs direct TCP, 3 trials each
+  pipeline-tests run --trials auto            each cell until decided (95% confidence)
   pipeline-tests run scenarios/rate-sweep.yaml
   pipeline-tests run --router fluent-bit --router-config ops/fluent-bit.conf --rate 300
   pipeline-tests report runs/<run-id>         show a finished run again
@@ -43,6 +44,14 @@ def _rate(value: str | None) -> int | None | str:
     if value.isdigit() and int(value) >= 1:
         return int(value)
     raise click.BadParameter(f"'{value}' is not 'max' or a whole number of lines/s >= 1.")
+
+
+def _trials(value: str | None) -> int | str | None:
+    if value is None or value == "auto":
+        return value
+    if value.isdigit() and int(value) >= 1:
+        return int(value)
+    raise click.BadParameter(f"'{value}' is not 'auto' or a whole number of trials >= 1.")
 
 
 @click.group(epilog=EPILOG)
@@ -61,7 +70,14 @@ def cli() -> None:
 @click.option("--line-size", type=click.IntRange(min=1), help="Bytes per line (default 400).")
 @click.option("--stop-after", type=click.FloatRange(min=0, min_open=True),
               help="Seconds of flooding before the stop sequence (default 10).")
-@click.option("--trials", type=click.IntRange(min=1), help="Trials per topology (default 3).")
+@click.option("--trials", callback=lambda c, p, v: _trials(v),
+              help="Trials per cell (default 3), or 'auto': each cell runs until it is "
+                   "decided whether it loses (Wald's SPRT at --confidence), up to --max-trials.")
+@click.option("--max-trials", type=click.IntRange(min=1, max=1000),
+              help="With --trials auto: the most trials a cell runs (default 10).")
+@click.option("--confidence", type=click.FloatRange(min=0.5, max=1, min_open=True,
+                                                    max_open=True),
+              help="With --trials auto: the confidence of each cell's answer (default 0.95).")
 @click.option("--topology", multiple=True,
               help="firelens, direct-tcp, direct-unix, file or tail; repeat for several.")
 @click.option("--stop", "stop_sequence",
@@ -91,7 +107,8 @@ def cli() -> None:
                    "(unix://, tcp://, ssh://). Repeat for several: trials run in parallel, one "
                    "per engine at a time, into one run directory.")
 def run_command(scenario_file: Path | None, rate: Any, line_size: int | None,
-                stop_after: float | None, trials: int | None, topology: tuple[str, ...],
+                stop_after: float | None, trials: int | str | None, max_trials: int | None,
+                confidence: float | None, topology: tuple[str, ...],
                 stop_sequence: str | None, router: str | None, router_image: str | None,
                 router_config: Path | None, max_loss: int | None, out: Path, pull: bool,
                 resume_id: str | None, live: bool, port: int,
@@ -102,7 +119,8 @@ def run_command(scenario_file: Path | None, rate: Any, line_size: int | None,
     base = load_scenario(scenario_file) if scenario_file else Scenario()
     chosen = base.with_overrides(**{
         "workload.rate": rate, "workload.line_size": line_size, "stop.after": stop_after,
-        "trials": trials, "topologies": list(topology), "stop.sequence": stop_sequence,
+        "trials": trials, "max_trials": max_trials, "confidence": confidence,
+        "topologies": list(topology), "stop.sequence": stop_sequence,
         "router.kind": router, "router.image": router_image,
         "router.config": str(router_config.resolve()) if router_config else None,
         "max_loss": max_loss, "engines": list(engine_names)})

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from pipeline_tests._events import (
+    CellsProgress,
     Event,
     ImageProgress,
     RunFinished,
@@ -36,12 +37,15 @@ class ProgressBars:
         self._started = time.monotonic()
         self._done = 0
         self._total = 0
+        self._said: dict[str, str] = {}  # cell -> why it stopped, once said
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, ImageProgress):
             self.console.print(f"image: {event.text}", highlight=False)
         elif isinstance(event, RunStarted):
             self._run_started(event)
+        elif isinstance(event, CellsProgress):
+            self._cells(event)
         elif isinstance(event, TrialStarted):
             self._flood = event.flood_seconds
             self._task = self._bars.add_task(f"{event.label} #{event.trial}",
@@ -62,6 +66,24 @@ class ProgressBars:
         self._bars.start()
         self._overall = self._bars.add_task("all trials", total=event.to_run, detail="")
 
+    def _cells(self, event: CellsProgress) -> None:
+        """A line when a cell stops (decided, or its trials run); the overall bar's total
+        becomes the trials that remain at most."""
+        for cell in event.cells:
+            if cell.answer and cell.stopped and self._said.get(cell.label) != cell.stopped:
+                if cell.label in self._said or self._done:  # not the finished ones of a resume
+                    answer = f"{cell.answer}: " if cell.answer else ""
+                    self.console.print(f"{cell.label}: {answer}{cell.stopped} after "
+                                       f"{cell.trials} trial{'s' if cell.trials != 1 else ''}",
+                                       highlight=False)
+                self._said[cell.label] = cell.stopped
+        self._total = self._done + event.left_at_most
+        if self._overall is not None:
+            decided = (f"{len(event.decided)}/{len(event.cells)} cells decided at "
+                       f"{event.confidence:.0%}, " if event.confidence else "")
+            self._bars.update(self._overall, total=max(self._total, 1),
+                              detail=f"{decided}{event.left_at_most} trials left at most")
+
     def _trial_ended(self, event: TrialFinished | TrialErrored) -> None:
         if isinstance(event, TrialFinished):
             r = event.result
@@ -75,13 +97,13 @@ class ProgressBars:
         if not self.console.is_terminal:  # a CI log gets a line per trial instead of live bars
             self.console.print(f"{label} {summary} ({self._eta() or 'last trial'})")
         if self._overall is not None:
-            self._bars.update(self._overall, completed=self._done, detail=self._eta())
+            self._bars.update(self._overall, completed=self._done)
 
     def _eta(self) -> str:
         if self._done >= self._total:
             return ""
         left = (time.monotonic() - self._started) / self._done * (self._total - self._done)
-        return f"{self._done}/{self._total} trials, about {left / 60:.0f} min left"
+        return f"{self._done}/{self._total} trials at most, about {left / 60:.0f} min left"
 
 
 def _progress_text(p: TrialProgress) -> str:

@@ -10,6 +10,7 @@ import threading
 from typing import Any
 
 from pipeline_tests._events import (
+    CellsProgress,
     Event,
     RunFinished,
     RunStarted,
@@ -60,7 +61,8 @@ class LiveState:
         self._lock = threading.Lock()
         self.version = 0
         self._run: dict[str, Any] = {"title": title, "status": "waiting", "hops": list(hops),
-                                     "cells": [], "trials": 0, "done": 0, "run_id": ""}
+                                     "cells": [], "trials": 0, "done": 0, "run_id": "",
+                                     "left": None, "confidence": None, "stopped": {}}
         self._views: dict[str, dict[str, Any]] = {}  # cell label -> its current trial
         self._rows: list[dict[str, Any]] = []  # finished trials, in order
         self._summary: dict[str, Any] | None = None
@@ -92,6 +94,10 @@ class LiveState:
             self.run_dir = event.run_dir
             self._run.update(status="running", run_id=event.run_id, cells=list(event.cells),
                              trials=event.to_run)
+        elif isinstance(event, CellsProgress):
+            self._run.update(left=event.left_at_most, confidence=event.confidence, stopped={
+                c.label: {"trials": c.trials, "left": c.left_at_most, "answer": c.answer,
+                          "stopped": c.stopped} for c in event.cells})
         elif isinstance(event, TrialStarted):
             self._views[event.label] = {
                 "cell": event.label, "trial": event.trial, "index": event.index,

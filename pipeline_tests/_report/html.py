@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 from pipeline_tests._container.tally import NO_STOP
 from pipeline_tests._results.hops import Waterfall, waterfall_cells, waterfall_hops, waterfalls
 from pipeline_tests._results.log_errors import log_error_rows
+from pipeline_tests._results.sequential import run_decisions, stopped
 from pipeline_tests._results.side_by_side import compared, engine_rows
 from pipeline_tests._results.stats import CellStats, lost_pct, over_max_loss, summarize
 from pipeline_tests._results.trial_result import TrialFailure, TrialResult
@@ -130,13 +131,15 @@ def render_html(header: Mapping[str, Any], results: Sequence[TrialResult],
                 max_loss: int | None, failures: Sequence[TrialFailure] = (),
                 interrupted: bool = False) -> str:
     cells = summarize(results)
+    decisions = run_decisions(header.get("scenario", {}), results)
     curves = rate_curves(results)
     falls = waterfalls(results)
     return _TEMPLATES.get_template("report.html.j2").render(
         run_id=header.get("run_id", "?"), started=header.get("started", "?"),
         machine=header.get("machine", {}), scenario=header.get("scenario", {}),
         results=results, cells=cells, max_loss=max_loss,
-        verdict=verdict_parts(results, failures, interrupted), waterfalls=falls,
+        verdict=verdict_parts(results, failures, interrupted, decisions), waterfalls=falls,
+        stopped=lambda cell: stopped(decisions, cell.label, cell.trials),
         hops=waterfall_hops(falls), hop_cells=_hop_cells, logged=log_error_rows(results),
         failing=over_max_loss(results, max_loss), lost_pct=lost_pct,
         cells_svg=cells_svg(cells) if cells else "",

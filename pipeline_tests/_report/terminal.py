@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from rich.console import Console
 from rich.markup import escape
@@ -16,6 +16,7 @@ from pipeline_tests._results.hops import (
 )
 from pipeline_tests._results.log_errors import log_error_rows, shown
 from pipeline_tests._results.run_results import RunResults
+from pipeline_tests._results.sequential import Decision, stopped
 from pipeline_tests._results.side_by_side import EngineRow, compared, engine_rows
 from pipeline_tests._results.stats import CellStats, lost_pct, summarize
 from pipeline_tests._results.trial_result import TrialResult
@@ -51,21 +52,29 @@ def trial_table(results: Sequence[TrialResult]) -> Table:
     return table
 
 
-def cell_table(summaries: Sequence[CellStats]) -> Table:
+def cell_table(summaries: Sequence[CellStats],
+               decisions: Mapping[str, Decision] | None = None) -> Table:
     table = Table(title="Per cell", title_justify="left")
     for name in ("cell", "trials that lost (95% CI)", "lost mean", "lost min-max",
                  "lost % mean", "dup", "blocked s", "lines/s asked", "lines/s reached",
-                 "lost at"):
-        table.add_column(name, justify="left" if name in ("cell", "lost at") else "right",
-                         no_wrap=name != "cell")
+                 "lost at", "stopped"):
+        table.add_column(name, justify="left" if name in ("cell", "lost at", "stopped")
+                         else "right", no_wrap=name != "cell")
     for s in summaries:
         table.add_row(s.label,
                       f"{s.trials_with_loss}/{s.trials} "
                       f"({s.loss_share_low:.0%}-{s.loss_share_high:.0%})",
                       f"{s.lost_mean:,.1f}", f"{s.lost_min:,}-{s.lost_max:,}",
                       f"{s.lost_pct_mean:.2f}", str(s.duplicates), f"{s.blocked_s_mean:.2f}",
-                      s.rate_asked, _reached(s), s.lost_at)
+                      s.rate_asked, _reached(s), s.lost_at,
+                      _stopped(decisions or {}, s))
     return table
+
+
+def _stopped(decisions: Mapping[str, Decision], cell: CellStats) -> str:
+    decision = decisions.get(cell.label)
+    text = stopped(decisions, cell.label, cell.trials)
+    return text if decision is None else f"{decision.answer}: {text}"
 
 
 def _reached(cell: CellStats) -> str:
@@ -122,7 +131,7 @@ def engine_table(rows: Sequence[EngineRow]) -> Table:
 def print_report(console: Console, results: RunResults) -> None:
     if results.trials:
         console.print(trial_table(results.trials))
-        console.print(cell_table(summarize(results.trials)))
+        console.print(cell_table(summarize(results.trials), results.decisions))
         console.print(waterfall_table(waterfalls(results.trials)))
         logged = log_error_table(results.trials)
         if logged is not None:
@@ -136,7 +145,8 @@ def print_report(console: Console, results: RunResults) -> None:
 
 def print_verdict(console: Console, results: RunResults) -> None:
     """The verdict (results.json `verdict`), one cell per line."""
-    cells, notes = verdict_parts(results.trials, results.failures, results.interrupted)
+    cells, notes = verdict_parts(results.trials, results.failures, results.interrupted,
+                                 results.decisions)
     console.print("[bold]Verdict[/]:" + ("" if cells else " No trial finished."))
     for n, clause in enumerate(cells, 1):
         console.print(f"  {escape(clause)}{'.' if n == len(cells) else ';'}", highlight=False)

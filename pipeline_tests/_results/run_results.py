@@ -12,6 +12,7 @@ from typing import Any
 
 from pipeline_tests._results.hops import waterfalls
 from pipeline_tests._results.log_errors import merged
+from pipeline_tests._results.sequential import Decision, Rule, rule_of, run_decisions, stopped
 from pipeline_tests._results.stats import CellStats, lost_pct, over_max_loss, summarize
 from pipeline_tests._results.trial_result import TrialFailure, TrialResult
 from pipeline_tests._results.verdict import verdict
@@ -42,11 +43,21 @@ class RunResults:
         raise KeyError(f"no cell '{label}' in run {self.run_id}; its cells: {known}")
 
     @property
+    def rule(self) -> Rule | None:
+        """The stopping rule of `trials: auto` (None: a fixed number of trials)."""
+        return rule_of(self.header.get("scenario", {}))
+
+    @property
+    def decisions(self) -> dict[str, Decision]:
+        """Each cell's answer to "does it lose?" under the rule (empty: fixed trials)."""
+        return run_decisions(self.header.get("scenario", {}), self.trials)
+
+    @property
     def verdict(self) -> str:
         """The run's verdict in words (results.json `verdict`): which cells lost, how much, in
         how many trials, at which hop, before or after the stop signal, and what not losing
         cost."""
-        return verdict(self.trials, self.failures, self.interrupted)
+        return verdict(self.trials, self.failures, self.interrupted, self.decisions)
 
     @property
     def max_loss(self) -> int | None:
@@ -91,11 +102,20 @@ class RunResults:
         return "\n".join(lines)
 
     def as_json(self) -> dict[str, Any]:
+        decisions = self.decisions
         return {**self.header, "trials": [t.as_json() for t in self.trials],
                 "failed_trials": [f.as_json() for f in self.failures],
-                "cells": [dataclasses.asdict(s) for s in self.cells],
+                "cells": [self._cell_json(s, decisions) for s in self.cells],
+                "stopping_rule": None if self.rule is None else self.rule.as_json(),
                 "waterfalls": [dataclasses.asdict(w) for w in waterfalls(self.trials)],
                 "interrupted": self.interrupted, "verdict": self.verdict}
+
+    def _cell_json(self, stats: CellStats, decisions: Mapping[str, Decision]
+                   ) -> dict[str, Any]:
+        decision = decisions.get(stats.label)
+        return {**dataclasses.asdict(stats),
+                "stopped": stopped(decisions, stats.label, stats.trials),
+                "decision": None if decision is None else decision.as_json()}
 
     def write_json(self) -> Path:
         """results.json, replaced whole (a reader never sees half a file)."""

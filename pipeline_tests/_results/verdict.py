@@ -15,6 +15,7 @@ from pipeline_tests._container.tally import NO_STOP
 from pipeline_tests._results.hops import trial_gaps
 from pipeline_tests._results.log_errors import LogError, merged, shown, tier_name
 from pipeline_tests._results.rotation import at_rotation
+from pipeline_tests._results.sequential import REFERENCE, Decision, differ
 from pipeline_tests._results.stats import SLOWER, lost_pct
 from pipeline_tests._results.trial_result import HOPS, TrialFailure, TrialResult
 
@@ -46,31 +47,63 @@ def _pair_order(pair: str) -> tuple[int, int]:
 
 
 def verdict(trials: Sequence[TrialResult], failures: Sequence[TrialFailure] = (),
-            interrupted: bool = False) -> str:
+            interrupted: bool = False, decisions: Mapping[str, Decision] | None = None) -> str:
     """One paragraph: the cells' clauses joined by "; ", then any failures."""
-    cells, notes = verdict_parts(trials, failures, interrupted)
+    cells, notes = verdict_parts(trials, failures, interrupted, decisions)
     text = f"{'; '.join(cells)}." if cells else "No trial finished."
     return " ".join([text, *notes])
 
 
 def verdict_parts(trials: Sequence[TrialResult], failures: Sequence[TrialFailure] = (),
-                  interrupted: bool = False) -> tuple[list[str], list[str]]:
+                  interrupted: bool = False, decisions: Mapping[str, Decision] | None = None
+                  ) -> tuple[list[str], list[str]]:
     """(one clause per cell, in the run's order; sentences about failures and interruption),
-    for a report that lists them one per line."""
+    for a report that lists them one per line. With `decisions` (trials: auto) each clause
+    names its answer and confidence, and a sentence says whether the cells differ."""
     cells: dict[str, list[TrialResult]] = {}
     for trial in trials:
         cells.setdefault(trial.label, []).append(trial)
     lossy = {label: group for label, group in cells.items() if any(t.lost for t in group)}
     clauses = [_lossy(label, group) if label in lossy else _lossless(label, group, lossy)
                for label, group in cells.items()]
+    decided = decisions or {}
+    clauses = [clause + _decided(decided[label]) if label in decided else clause
+               for clause, label in zip(clauses, cells, strict=True)]
     failed: dict[str, int] = {}
     for failure in failures:
         failed[failure.label] = failed.get(failure.label, 0) + 1
     notes = [f"{n} trial{'s' if n > 1 else ''} of {label} could not be carried out."
              for label, n in failed.items()]
+    if decided:
+        notes.append(_compared(decided))
     if interrupted:
         notes.append("The run was interrupted: this covers only the trials that finished.")
     return clauses, notes
+
+
+def _decided(decision: Decision) -> str:
+    """', decided at 95% confidence: loses' or ', undecided: reached max_trials (10)'."""
+    if decision.decided:
+        return (f" ({decision.answer}: {decision.stopped} confidence after "
+                f"{decision.trials} trial{'s' if decision.trials > 1 else ''})")
+    return f" ({decision.stopped}: undecided at {decision.confidence:.0%} confidence)"
+
+
+def _compared(decisions: Mapping[str, Decision]) -> str:
+    """"Do these cells differ?" in one sentence, naming the rule."""
+    losing = [label for label, d in decisions.items() if d.answer == "loses"]
+    clean = [label for label, d in decisions.items() if d.answer == "does not lose"]
+    open_ = [label for label, d in decisions.items() if not d.decided]
+    confidence = next(iter(decisions.values())).confidence
+    some = [(a, b) for a in losing for b in clean if differ(decisions[a], decisions[b])]
+    text = (f"At {confidence:.0%} confidence ({REFERENCE}, each cell stopped once decided): "
+            + ("the cells differ: " if some else "")
+            + "; ".join(part for part in (
+                f"{', '.join(losing)} lose{'s' if len(losing) == 1 else ''}" if losing else "",
+                f"{', '.join(clean)} {'does' if len(clean) == 1 else 'do'} not" if clean
+                else "",
+                f"{', '.join(open_)} undecided" if open_ else "") if part))
+    return text + "."
 
 
 def _lossless(label: str, group: Sequence[TrialResult],

@@ -15,9 +15,9 @@ import platform
 import secrets
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -42,22 +42,11 @@ from pipeline_tests._results import stored
 from pipeline_tests._results.run_results import RunResults
 from pipeline_tests._results.trial_result import TrialFailure, TrialResult
 from pipeline_tests._run import workers as run_engines
+from pipeline_tests._run.schedule import PlannedTrial, Schedule
 from pipeline_tests._run.workers import RunEngine
 from pipeline_tests._scenario import matrix
 from pipeline_tests._scenario.scenario import Scenario, to_dict
-from pipeline_tests._trial import TrialSpec, run_trial, save_result
-
-
-@dataclass(frozen=True)
-class PlannedTrial:
-    cell: matrix.Cell
-    spec: TrialSpec
-
-    @property
-    def label(self) -> str:
-        scenario = self.spec.scenario
-        return self.cell.label if self.cell.values[1:] else (
-            f"{self.spec.topology}/{scenario.router.kind}/{scenario.stop.sequence}")
+from pipeline_tests._trial import run_trial, save_result
 
 
 def _ignore(event: Event) -> None:
@@ -88,7 +77,7 @@ def run(scenario: Scenario, out: str | Path = "runs", *, on_event: OnEvent | Non
     with engine.api_errors():
         seats = _engines(cells, client, pull, emit)
         run_id, run_dir, header = _header(scenario, seats, out, resume)
-    return _execute(plan(cells, run_id, run_dir), run_dir, header, seats, emit)
+    return _execute(cells, scenario, run_dir, header, seats, emit)
 
 
 def _check_routers(scenario: Scenario) -> None:
@@ -122,18 +111,6 @@ def _engines(cells: list[matrix.Cell], client: docker.DockerClient | None, pull:
 def new_run_id() -> str:
     """A run's directory name: when it started, and 4 hex digits apart from any other."""
     return datetime.datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
-
-
-def plan(cells: list[matrix.Cell], run_id: str, run_dir: Path) -> list[PlannedTrial]:
-    """Every trial; its engine and image are set when an engine takes it."""
-    planned: list[PlannedTrial] = []
-    for cell in cells:
-        for trial in range(1, cell.scenario.trials + 1):
-            spec = TrialSpec(cell.scenario, cell.scenario.topologies[0], trial,
-                             f"pt-{run_id}-{len(planned) + 1}",
-                             run_dir / matrix.trial_dirname(cell, trial), image="")
-            planned.append(PlannedTrial(cell, spec))
-    return planned
 
 
 @contextmanager
@@ -173,18 +150,19 @@ def _header(scenario: Scenario, seats: list[RunEngine], out: Path,
     return run_id, run_dir, header
 
 
-def _execute(planned: list[PlannedTrial], run_dir: Path, header: dict[str, Any],
-             seats: list[RunEngine], on_event: OnEvent) -> RunResults:
-    done = stored.finished_trials(run_dir)
-    stored.discard_unfinished(run_dir, [p.spec.directory.name for p in planned])
-    trials = [stored.load_result(done[p.spec.directory.name]) for p in planned
-              if p.spec.directory.name in done]
-    todo = [p for p in planned if p.spec.directory.name not in done]
+def _execute(cells: list[matrix.Cell], scenario: Scenario, run_dir: Path,
+             header: dict[str, Any], seats: list[RunEngine], on_event: OnEvent) -> RunResults:
+    run_id = str(header["run_id"])
+    done = {name: stored.load_result(data)
+            for name, data in stored.finished_trials(run_dir).items()}
+    schedule = Schedule(cells, run_id, run_dir, done, scenario)
+    stored.discard_unfinished(run_dir, schedule.directories())
+    finished = schedule.finished()
     emit = run_engines.SerialEmit(on_event)
-    state = _Progress(RunResults(str(header["run_id"]), run_dir, header, tuple(trials)),
-                      todo, len(todo))
-    emit(RunStarted(state.results.run_id, run_dir, len(planned), len(todo),
-                    tuple(dict.fromkeys(p.label for p in planned))))
+    state = _Progress(RunResults(run_id, run_dir, header, tuple(finished)), schedule)
+    emit(RunStarted(run_id, run_dir, schedule.at_most(), schedule.at_most() - len(finished),
+                    tuple(dict.fromkeys(c.label for c in schedule.progress().cells))))
+    emit(schedule.progress())
     try:
         with sigterm_as_interrupt():
             run_engines.run_workers(seats, lambda seat: state.next_trial(seat, emit), emit)
@@ -198,23 +176,29 @@ def _execute(planned: list[PlannedTrial], run_dir: Path, header: dict[str, Any],
 
 
 class _Progress:
-    """The trials left and the results so far, shared by the engines' workers."""
+    """The schedule and the results so far, shared by the engines' workers."""
 
-    def __init__(self, results: RunResults, todo: list[PlannedTrial], total: int) -> None:
-        self.results, self.todo, self.total, self.started = results, list(todo), total, 0
+    WAIT = 0.2  # seconds an engine waits while another runs the trial a cell waits for
+
+    def __init__(self, results: RunResults, schedule: Schedule) -> None:
+        self.results, self.schedule, self.started = results, schedule, 0
         self._lock = threading.Lock()
 
     def next_trial(self, seat: RunEngine, emit: OnEvent) -> bool:
-        """Run the next trial that may run on this engine; False when there is none."""
-        with self._lock:
-            mine = next((p for p in self.todo if seat.engine.name in p.spec.scenario.engines),
-                        None)
-            if mine is None:
+        """Run the next trial that may run on this engine; False when the run is over."""
+        planned = self.schedule.take(seat.engine.name)
+        if planned is None:
+            if self.schedule.idle():
                 return False
-            self.todo.remove(mine)
+            time.sleep(self.WAIT)  # a cell waits for an outcome on another engine
+            return True
+        with self._lock:
             self.started += 1
             index = self.started
-        outcome = _one_trial(mine, seat, index, self.total, emit)
+        progress = self.schedule.progress()
+        total = self.started + progress.left_at_most - 1
+        outcome = _one_trial(planned, seat, index, max(total, index), emit)
+        self.schedule.record(planned, outcome)
         with self._lock:
             results = self.results
             if isinstance(outcome, TrialResult):
@@ -223,6 +207,7 @@ class _Progress:
                 results = dataclasses.replace(results, failures=(*results.failures, outcome))
             self.results = results
             results.write_json()
+        emit(self.schedule.progress())
         return True
 
 

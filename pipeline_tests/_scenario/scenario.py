@@ -57,7 +57,13 @@ class Scenario:
     rotation: Rotation = field(default_factory=Rotation)
     limits: Limits = field(default_factory=Limits)
     task: Task = field(default_factory=Task)
-    trials: int = 3
+    # A number of trials per cell, or "auto": each cell runs until the stopping rule
+    # (_results/sequential.py: Wald's SPRT) decides "does it lose?" at `confidence`, between
+    # the loss shares `loss_shares` (H0, H1), or until `max_trials`.
+    trials: int | str = 3
+    max_trials: int = 10
+    confidence: float = 0.95
+    loss_shares: tuple[float, float] = (0.1, 0.9)
     max_loss: int | None = None  # exit 1 when any cell loses more lines than this
     # Where trials run: `local`, Docker contexts or engine URLs (pipeline_tests._docker.engine).
     # With several, trials run in parallel, one per engine at a time.
@@ -87,6 +93,7 @@ def to_dict(scenario: Scenario) -> dict[str, Any]:
     data = dataclasses.asdict(scenario)
     data["topologies"] = list(scenario.topologies)
     data["engines"] = list(scenario.engines)
+    data["loss_shares"] = list(scenario.loss_shares)
     data["matrix"] = {axis: list(values) for axis, values in scenario.matrix}
     data["exclude"] = [dict(entry) for entry in scenario.exclude]
     for tier in ("router", "aggregator"):
@@ -98,7 +105,8 @@ def to_dict(scenario: Scenario) -> dict[str, Any]:
 _SECTIONS = {"workload": Workload, "stop": Stop, "router": Router, "aggregator": Aggregator,
              "driver": Driver, "client": Client, "fault": Fault, "sink": SinkDelays,
              "rotation": Rotation, "limits": Limits, "task": Task}
-_TOP = {"name", "topologies", "engines", "trials", "max_loss", "matrix", "exclude", *_SECTIONS}
+_TOP = {"name", "topologies", "engines", "trials", "max_trials", "confidence", "loss_shares",
+        "max_loss", "matrix", "exclude", *_SECTIONS}
 
 
 def build(data: Any, where: Locate) -> Scenario:
@@ -124,6 +132,9 @@ def build(data: Any, where: Locate) -> Scenario:
         topologies=tuple(topologies) if isinstance(topologies, list) else topologies,
         engines=tuple(engines) if isinstance(engines, list) else engines,
         trials=data.get("trials", 3),
+        max_trials=data.get("max_trials", 10),
+        confidence=data.get("confidence", 0.95),
+        loss_shares=_pair(data.get("loss_shares", (0.1, 0.9))),
         max_loss=data.get("max_loss"),
         matrix=tuple(axes.items()),
         exclude=tuple(tuple(entry.items()) for entry in exclude),
@@ -255,8 +266,7 @@ def _validate_run(s: Scenario, need: Need) -> None:
          and len(set(s.engines)) == len(s.engines), ("engines",),
          f"'engines' must be a non-empty list of distinct engine names (`local`, a Docker "
          f"context, or unix://, tcp://, ssh:// URLs), got {list(s.engines)!r}.")
-    need(isinstance(s.trials, int) and s.trials >= 1, ("trials",),
-         f"'trials' must be a whole number >= 1, got {s.trials!r}.")
+    _validate_trials(s, need)
     need(s.max_loss is None or (isinstance(s.max_loss, int) and s.max_loss >= 0), ("max_loss",),
          f"'max_loss' must be a whole number >= 0, got {s.max_loss!r}.")
     w = s.workload
@@ -273,6 +283,31 @@ def _validate_run(s: Scenario, need: Need) -> None:
         need(getattr(s.stop, key) > 0, ("stop", key), f"'stop.{key}' must be > 0 seconds.")
     need(s.stop.after_lines is None or s.stop.after_lines >= 1, ("stop", "after_lines"),
          f"'stop.after_lines' must be a whole number >= 1, got {s.stop.after_lines!r}.")
+
+
+def _validate_trials(s: Scenario, need: Need) -> None:
+    """A fixed number of trials, or `auto` with its stopping rule's settings."""
+    need(s.trials == "auto" or (isinstance(s.trials, int) and not isinstance(s.trials, bool)
+                                and s.trials >= 1), ("trials",),
+         f"'trials' must be a whole number >= 1 or 'auto' (each cell runs until the answer "
+         f"is known, up to 'max_trials'), got {s.trials!r}.")
+    need(isinstance(s.max_trials, int) and not isinstance(s.max_trials, bool)
+         and 1 <= s.max_trials <= 1000, ("max_trials",),
+         f"'max_trials' must be a whole number between 1 and 1000, got {s.max_trials!r}.")
+    need(isinstance(s.confidence, (int, float)) and not isinstance(s.confidence, bool)
+         and 0.5 < s.confidence < 1, ("confidence",),
+         f"'confidence' must be a number between 0.5 and 1 (e.g. 0.95), got {s.confidence!r}.")
+    low, high = s.loss_shares if len(s.loss_shares) == 2 else (None, None)
+    need(all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high))
+         and 0 < low < high < 1, ("loss_shares",),
+         f"'loss_shares' must be two shares of trials [p0, p1] with 0 < p0 < p1 < 1 (a cell "
+         f"that loses in at most p0 of its trials does not lose, one that loses in at least "
+         f"p1 does), got {list(s.loss_shares)!r}.")
+
+
+def _pair(value: Any) -> Any:
+    """loss_shares as a tuple (a YAML list, or a scenario's to_dict())."""
+    return tuple(value) if isinstance(value, (list, tuple)) else (value,)
 
 
 def _validate_parts(s: Scenario, need: Need) -> None:

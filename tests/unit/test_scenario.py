@@ -59,10 +59,19 @@ def test_rate_max_means_unthrottled(tmp_path: Path) -> None:
     ("stop:\n  after: 5\n  timeout: 3\n",
      "scenario.yaml:3: unknown key 'stop.timeout'. Allowed here: after, after_lines, drain, "
      "router_gap, router_stop_timeout, sequence, stop_timeout."),
-    ("trials: 0\n", "scenario.yaml:1: 'trials' must be a whole number >= 1, got 0."),
+    ("trials: 0\n", "scenario.yaml:1: 'trials' must be a whole number >= 1 or 'auto' (each "
+     "cell runs until the answer is known, up to 'max_trials'), got 0."),
+    ("trials: auto\nconfidence: 1.5\n", "scenario.yaml:2: 'confidence' must be a number "
+     "between 0.5 and 1 (e.g. 0.95), got 1.5."),
+    ("loss_shares: [0.9, 0.1]\n", "scenario.yaml:1: 'loss_shares' must be two shares of "
+     "trials [p0, p1] with 0 < p0 < p1 < 1 (a cell that loses in at most p0 of its trials does "
+     "not lose, one that loses in at least p1 does), got [0.9, 0.1]."),
+    ("max_trials: 0\n", "scenario.yaml:1: 'max_trials' must be a whole number between 1 and "
+     "1000, got 0."),
     ("toplogies: [firelens]\n", "scenario.yaml:1: unknown key 'toplogies'. Allowed here: "
-     "aggregator, client, driver, engines, exclude, fault, limits, matrix, max_loss, name, "
-     "rotation, router, sink, stop, task, topologies, trials, workload."),
+     "aggregator, client, confidence, driver, engines, exclude, fault, limits, loss_shares, "
+     "matrix, max_loss, max_trials, name, rotation, router, sink, stop, task, topologies, "
+     "trials, workload."),
 ])
 def test_bad_scenario_names_file_line_and_allowed_values(tmp_path: Path, text: str,
                                                          message: str) -> None:

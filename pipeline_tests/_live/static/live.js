@@ -108,7 +108,16 @@ function counter(hop, value, label) {
             el("span", { class: "n" }, fmt(value)), el("span", { class: "what" }, label));
 }
 
-function panel(view, hops, width) {
+function decision(cell) {
+  // "loses: decided at 95%" / "undecided, 8 trials left at most" (trials: auto), or nothing
+  if (!cell) return el("span");
+  const text = cell.stopped
+    ? (cell.answer ? `${cell.answer}: ${cell.stopped}` : cell.stopped)
+    : (cell.answer ? `${cell.answer} so far, ${cell.left} trials left at most` : `${cell.left} trials left`);
+  return el("span", { class: "decision" + (cell.stopped.startsWith("decided") ? " decided" : "") }, text);
+}
+
+function panel(view, hops, width, cell) {
   const missing = view.counts.app === null ? null : Math.max(0, view.counts.app - view.counts.sink);
   const counts = el("div", { class: "counts" },
                     ...hops.map((h) => counter(h, view.counts[h], HOPS[h])),
@@ -118,7 +127,7 @@ function panel(view, hops, width) {
                    ...view.steps.map((s) => el("li", {}, `${s.action} ${s.container} at ${s.t.toFixed(2)} s`)));
   const node = el("div", { class: "cell", "data-cell": view.cell },
                   el("h2", {}, `${view.cell} #${view.trial}`,
-                     el("span", { class: "phase" }, view.phase)),
+                     el("span", { class: "phase" }, view.phase), decision(cell)),
                   counts, chart(view, hops, width), steps, lossMap(view, width));
   const r = view.result;
   if (r) node.append(el("div", { class: "result " + (r.lost ? "loss" : "ok") },
@@ -155,15 +164,18 @@ function summary(state) {
 function render(state) {
   const live = document.getElementById("live");
   const run = state.run;
+  const atMost = run.left === null ? run.trials : run.done + run.left;
+  const decided = Object.values(run.stopped || {}).filter((c) => c.stopped.startsWith("decided")).length;
   document.getElementById("status").textContent =
-    run.status + (run.trials ? ` \u00b7 ${run.done} of ${run.trials} trials` : "");
+    run.status + (run.trials ? ` \u00b7 ${run.done} of ${run.left === null ? "" : "at most "}${atMost} trials` : "")
+    + (run.confidence ? ` \u00b7 ${decided} of ${run.cells.length} cells decided at ${Math.round(run.confidence * 100)}%` : "");
   const byCell = Object.fromEntries(state.views.map((v) => [v.cell, v]));
   const labels = run.cells.length ? run.cells : Object.keys(byCell);
   const width = Math.max(320, (live.clientWidth || window.innerWidth) / Math.max(1, labels.length) - 50);
   live.replaceChildren(...labels.map((label) => byCell[label]
-    ? panel(byCell[label], run.hops, width)
-    : el("div", { class: "cell", "data-cell": label }, el("h2", {}, label),
-         el("span", { class: "phase" }, "waiting"))));
+    ? panel(byCell[label], run.hops, width, (run.stopped || {})[label])
+    : el("div", { class: "cell", "data-cell": label }, el("h2", {}, label,
+         el("span", { class: "phase" }, "waiting"), decision((run.stopped || {})[label])))));
   document.getElementById("static").replaceChildren(summary(state));
   document.body.dataset.status = run.status;
 }
