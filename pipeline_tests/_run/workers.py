@@ -49,10 +49,11 @@ def prepare(name: str, local: Callable[[], docker.DockerClient], local_image: Ca
     mine = [cell for cell in cells if name in cell.scenario.engines]
     if any(compose_env.has_task_limits(cell.scenario) for cell in mine):
         if not found.is_local:
-            raise SetupError(f"Task limits (task.size, task.cpus, task.memory) are a cgroup made "
-                             f"on this machine, so they need the local engine, but cells with "
-                             f"them may run on engine {name}. Run those cells on `local` (an "
-                             "`engine` matrix axis with an `exclude`), or drop the task limits.")
+            raise SetupError(f"Task limits (task.size, task.cpus, task.memory, task.cpu_units) "
+                             f"are a cgroup made on this machine, so they need the local engine, "
+                             f"but cells with them may run on engine {name}. Run those cells on "
+                             "`local` (an `engine` matrix axis with an `exclude`), or drop the "
+                             "task limits.")
         task_cgroup.check_driver(client.info().get("CgroupDriver", ""))
     def progress(text: str) -> None:
         emit(ImageProgress(f"{name}: {text}"))

@@ -23,6 +23,7 @@ FAULT_TARGETS = ("router", "aggregator")
 AGGREGATOR_INPUTS = ("firelens", "direct-tcp")  # how the app reaches the sidecar
 LOG_MODES = ("blocking", "non-blocking")
 SENDERS = ("sync", "async")
+APP_STARTS = ("router-ready", "router-started")
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,9 @@ class Workload:
     rate: int | None = None  # lines/s across streams; None = as fast as the app can write
     line_size: int = 400
     streams: int = 1
+    # CPU-burning processes the app runs besides its logging, as a batch job's workers: a
+    # number, or `all` for one per core of the engine's machine (pipeline_tests/_container/busy.py)
+    busy_workers: int | str = 0
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,9 @@ class Router:
     # Tail inputs: seconds a rotated file is read on (Fluent Bit `Rotate_Wait`, whole seconds;
     # Fluentd `rotate_wait`; the builtin router's tail). Both default to 5.
     rotate_wait: float = 5.0
+    # Seconds the router may take to listen once its container started (a router starved of
+    # CPU starts slowly: Fluentd under 0.05 CPU took longer than 30 s)
+    ready_timeout: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -182,3 +189,10 @@ class Task:
     size: str | None = None  # a Fargate size, e.g. "0.25vcpu-0.5gb" (sets cpus and memory)
     cpus: float | None = None  # or any size: CPUs (CFS quota)
     memory: str | None = None  # and bytes, e.g. "512m"
+    # ECS container CPU units as CPU shares inside the task (cpu_units.py): "app=256,router=0"
+    # (a YAML mapping {app: 256, router: 0} becomes this) or "firelens-default"
+    cpu_units: str | None = None
+    # When the app starts: once the router listens (`router-ready`), or once its container has
+    # started (`router-started`: ECS's START dependency on the FireLens container, so the app
+    # may log before the router listens; see docs/ecs.md)
+    app_start: str = "router-ready"

@@ -11,11 +11,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipeline_tests._container import busy
 from pipeline_tests._container.line import MAX_LINE_SIZE, MIN_LINE_SIZE
 from pipeline_tests._errors import InputError
+from pipeline_tests._scenario import cpu_units
 from pipeline_tests._scenario.axes import Locate, parse_matrix
 from pipeline_tests._scenario.model import (
     AGGREGATOR_INPUTS,
+    APP_STARTS,
     DEFAULT_TOPOLOGIES,
     DRIVER_PRESETS,
     FAULT_TARGETS,
@@ -185,6 +188,8 @@ def _section(cls: type, data: Any, where: Locate, name: str) -> Any:
         data["rate"] = None
     if name == "rotation" and type(data.get("size")) is int:
         data["size"] = str(data["size"])  # bytes
+    if name == "task" and "cpu_units" in data:
+        data["cpu_units"] = cpu_units.as_text(data["cpu_units"])
     values = {}
     for key, value in data.items():
         values[key] = _coerce(value, str(fields[key].type), where(name, key), f"{name}.{key}")
@@ -194,8 +199,9 @@ def _section(cls: type, data: Any, where: Locate, name: str) -> Any:
 def _coerce(value: Any, type_name: str, where: str, key: str) -> Any:
     if type_name == "Keys":
         return _keys(value, where, key)
-    kinds = {"int": int, "int | None": int, "float": float, "float | None": float, "bool": bool,
-             "str": str, "str | None": str}
+    kinds: dict[str, Any] = {"int": int, "int | None": int, "float": float,
+                             "float | None": float, "bool": bool, "str": str, "str | None": str,
+                             "int | str": (int, str)}
     kind = kinds[str(type_name)]
     if value is None and "None" in str(type_name):
         return None
@@ -238,7 +244,9 @@ def keys_as_dict(keys: Keys) -> dict[str, Any]:
             for name, value in keys}
 
 
-def _article(kind: type) -> str:
+def _article(kind: Any) -> str:
+    if isinstance(kind, tuple):
+        return " or ".join(map(_article, kind))
     return {int: "a whole number", float: "a number", bool: "true or false", str: "a string"}[kind]
 
 
@@ -277,6 +285,10 @@ def _validate_run(s: Scenario, need: Need) -> None:
          f"(the id prefix takes {MIN_LINE_SIZE - 1}), got {w.line_size}.")
     need(1 <= w.streams <= 64, ("workload", "streams"),
          f"'workload.streams' must be between 1 and 64, got {w.streams}.")
+    need(busy.parse(str(w.busy_workers)) is not None and not isinstance(w.busy_workers, bool),
+         ("workload", "busy_workers"),
+         f"'workload.busy_workers' must be a whole number of CPU-burning processes from 0 to "
+         f"{busy.MAX_WORKERS}, or 'all' (one per core), got {w.busy_workers!r}.")
     need(s.stop.sequence in STOP_SEQUENCES, ("stop", "sequence"),
          f"unknown stop sequence '{s.stop.sequence}'. Allowed: {', '.join(STOP_SEQUENCES)}.")
     for key in ("after", "stop_timeout", "drain"):
@@ -382,6 +394,15 @@ def _validate_resources(s: Scenario, need: Need) -> None:
              f"'limits.{service}_cpus' must be between 0.01 and 192 CPUs, got {cpus!r}.")
     task = task_limits(s.task.size, s.task.cpus, s.task.memory)
     need(not isinstance(task, str), ("task",), f"{task}.")
+    need(s.task.app_start in APP_STARTS, ("task", "app_start"),
+         f"'task.app_start' must be one of {', '.join(APP_STARTS)}, got {s.task.app_start!r}.")
+    for tier in ("router", "aggregator"):
+        timeout = getattr(s, tier).ready_timeout
+        need(timeout > 0, (tier, "ready_timeout"),
+             f"'{tier}.ready_timeout' must be > 0 seconds, got {timeout:g}.")
+    if s.task.cpu_units is not None and not isinstance(task, str):
+        units = cpu_units.container_units(s.task.cpu_units, task[0])
+        need(not isinstance(units, str), ("task", "cpu_units"), f"{units}.")
     need(s.stop.router_gap >= 0, ("stop", "router_gap"), "'stop.router_gap' must be >= 0 s.")
     need(s.stop.router_stop_timeout is None or s.stop.router_stop_timeout > 0,
          ("stop", "router_stop_timeout"), "'stop.router_stop_timeout' must be > 0 seconds.")

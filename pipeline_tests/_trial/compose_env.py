@@ -10,8 +10,10 @@ from pipeline_tests._docker.compose import Project
 from pipeline_tests._errors import InstallError
 from pipeline_tests._resources import data_dir
 from pipeline_tests._routers import RouterPorts
+from pipeline_tests._scenario import cpu_units
 from pipeline_tests._scenario.model import Aggregator, Router, size_bytes
 from pipeline_tests._scenario.scenario import Scenario
+from pipeline_tests._scenario.task_size import task_limits
 
 
 def project_for(name: str, topology: str, scenario: Scenario, env: Mapping[str, str]) -> Project:
@@ -53,12 +55,44 @@ def variant_files(scenario: Scenario, topology: str) -> tuple[Path, ...]:
                   if getattr(limits, f"{service}_{knob}") is not None]
     if has_task_limits(scenario):
         names.append("task-cgroup")
+    if scenario.task.cpu_units is not None:
+        names += [f"{service}-cpu-shares" for service in cpu_units.CONTAINERS]
     return tuple(variants / f"{name}.yaml" for name in names)
 
 
 def has_task_limits(scenario: Scenario) -> bool:
+    """Whether the task has a cgroup of its own: a size, or CPU units shared inside it."""
     task = scenario.task
-    return (task.size, task.cpus, task.memory) != (None, None, None)
+    return (task.size, task.cpus, task.memory, task.cpu_units) != (None, None, None, None)
+
+
+def task_shares(scenario: Scenario) -> dict[str, int]:
+    """The CPU shares of the task's containers (task.cpu_units; empty: Docker's 1024)."""
+    task = scenario.task
+    if task.cpu_units is None:
+        return {}
+    limits = task_limits(task.size, task.cpus, task.memory)
+    assert not isinstance(limits, str)  # the scenario was checked
+    return cpu_units.cpu_shares(task.cpu_units, limits[0])
+
+
+def cpu_of(scenario: Scenario, service: str) -> str:
+    """The CPU a task container has beyond Docker's default, in words ("" when none): its own
+    limit, the task's quota it shares, its CPU shares among the task's containers."""
+    parts = []
+    own = getattr(scenario.limits, f"{service}_cpus")
+    if own is not None:
+        parts.append(f"a CPU limit of {own:g} CPUs (limits.{service}_cpus)")
+    task = scenario.task
+    limits = task_limits(task.size, task.cpus, task.memory)
+    if not isinstance(limits, str) and limits[0] is not None:
+        parts.append(f"the task's {limits[0]:g} CPUs shared with the "
+                     f"{'router' if service == 'app' else 'app'}")
+    shares = task_shares(scenario)
+    if shares:
+        parts.append(f"{shares[service]} CPU shares of the task's {sum(shares.values())} "
+                     "(task.cpu_units)")
+    return ", ".join(parts)
 
 
 def _flag(value: bool) -> str:
@@ -76,6 +110,7 @@ def variables(s: Scenario, *, image: str, line_run_id: str, ports: RouterPorts,
     env = {
         "PT_IMAGE": image, "PT_RUN_ID": line_run_id, "PT_RATE": str(s.workload.rate or "max"),
         "PT_LINE_SIZE": str(s.workload.line_size), "PT_STREAMS": str(s.workload.streams),
+        "PT_BUSY_WORKERS": str(s.workload.busy_workers),
         # Only `none` lets the app finish by itself; every other sequence stops it.
         "PT_DURATION": str(duration if s.stop.sequence == "none" else 0),
         "PT_COUNT": str(count if s.stop.sequence == "none" else 0),
@@ -93,6 +128,8 @@ def variables(s: Scenario, *, image: str, line_run_id: str, ports: RouterPorts,
         "PT_ROTATE_WAIT": str(s.router.rotate_wait),
     }
     env.update(_router_knobs("PT", s.router))
+    env.update({f"PT_{service.upper()}_CPU_SHARES": str(shares)
+                for service, shares in task_shares(s).items()})
     for service in ("app", "router"):
         for knob in _LIMITS:
             value = getattr(s.limits, f"{service}_{knob}")

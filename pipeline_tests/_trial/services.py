@@ -23,12 +23,12 @@ from pipeline_tests._trial.aggregator import AggregatorTier
 from pipeline_tests._trial.sink_container import SinkContainer
 from pipeline_tests._trial.spec import TrialSpec
 
-READY_TIMEOUT = 30.0
-
 
 def wait_ready(settings: Router, volumes: TrialVolumes, volume: str, ports: RouterPorts,
-               container: Any, tier: str = "router") -> None:
-    deadline = time.monotonic() + READY_TIMEOUT
+               container: Any, tier: str = "router", cpu: str = "") -> None:
+    """Until the router listens, at most its `ready_timeout`; `cpu` names the CPU it has
+    (compose_env.cpu_of), for the message when it does not."""
+    deadline = time.monotonic() + settings.ready_timeout
     while time.monotonic() < deadline:
         if routers.is_ready(settings, volumes.pull(volume, fresh=True), ports):
             return
@@ -37,9 +37,13 @@ def wait_ready(settings: Router, volumes: TrialVolumes, volume: str, ports: Rout
             break
         time.sleep(0.1)
     logs = container.logs(tail=10).decode(errors="replace").strip()
+    running = container.status != "exited"
+    starved = (f" It runs with {cpu}: a router starved of CPU starts slowly, so raise "
+               f"'{tier}.ready_timeout' or give it more CPU." if cpu and running else "")
     raise TrialFailed(f"The {settings.kind} {tier} did not become ready within "
-                      f"{READY_TIMEOUT:.0f} s (container status: {container.status}). Its last "
-                      f"log lines:\n{logs}\nCheck the {tier} settings in the scenario.")
+                      f"{settings.ready_timeout:g} s (container status: {container.status})."
+                      f"{starved} Its last log lines:\n{logs}\nCheck the {tier} settings in the "
+                      "scenario.")
 
 
 def wait_drained(sink: SinkContainer, drain: float, tick: Callable[[], None],

@@ -29,10 +29,10 @@ class TaskCgroup:
 
 def check_driver(driver: str) -> None:
     if driver != "cgroupfs":
-        raise SetupError(f"Task-level limits (task.size, task.cpus, task.memory) need Docker's "
-                         f"cgroupfs cgroup driver; this engine uses '{driver}'. Set per-container "
-                         "limits instead (limits.app_cpus, limits.router_cpus, "
-                         "limits.*_memory), or run dockerd with "
+        raise SetupError(f"Task-level limits (task.size, task.cpus, task.memory, "
+                         f"task.cpu_units) need Docker's cgroupfs cgroup driver; this engine "
+                         f"uses '{driver}'. Set per-container limits instead (limits.app_cpus, "
+                         "limits.router_cpus, limits.*_memory), or run dockerd with "
                          "--exec-opt native.cgroupdriver=cgroupfs.")
 
 

@@ -80,13 +80,14 @@ def run_trial(spec: TrialSpec, client: docker.DockerClient, label: str,
 
 
 def _task_cgroup(spec: TrialSpec, client: docker.DockerClient, cleanup: ExitStack) -> str:
-    """The task's cgroup (task.size, task.cpus, task.memory), removed after `compose down`."""
+    """The task's cgroup (task.size, task.cpus, task.memory, task.cpu_units), removed after
+    `compose down`."""
     if not spec.engine.is_local:
-        raise SetupError(f"Task limits (task.size, task.cpus, task.memory) are set up as a "
-                         f"cgroup on this machine, so they need the local engine; engine "
-                         f"{spec.engine.name} is another. Run this scenario on `local`, or drop "
-                         "the task limits (limits.app_cpus and limits.router_cpus work "
-                         "anywhere).")
+        raise SetupError(f"Task limits (task.size, task.cpus, task.memory, task.cpu_units) are "
+                         f"set up as a cgroup on this machine, so they need the local engine; "
+                         f"engine {spec.engine.name} is another. Run this scenario on `local`, "
+                         "or drop the task limits (limits.app_cpus and limits.router_cpus "
+                         "work anywhere).")
     task = spec.scenario.task
     limits = task_limits(task.size, task.cpus, task.memory)
     assert not isinstance(limits, str)  # the scenario was checked
@@ -168,7 +169,9 @@ def _run(spec: TrialSpec, client: docker.DockerClient, project: compose.Project,
 
     second_tier = services.start_aggregator(client, project, tier, volumes)
     router = services.up(client, project, "router")
-    services.wait_ready(spec.scenario.router, volumes, "router", ports, router)
+    if spec.scenario.task.app_start == "router-ready":  # else as ECS: once it has started
+        services.wait_ready(spec.scenario.router, volumes, "router", ports, router,
+                            cpu=compose_env.cpu_of(spec.scenario, "router"))
     project = services.with_sock_dir(client, project)
     (spec.directory / "compose.yaml").write_text(compose.render(project))
     driver_log = daemon_log.mark(time.time(), engine=None if spec.engine.is_local

@@ -84,8 +84,9 @@ def test_task_limits_on_another_engine_are_refused(docker26: docker.DockerClient
     with pytest.raises(pt.SetupError) as err:
         pt.run(scenario, tmp_path)
     assert str(err.value).startswith(
-        "Task limits (task.size, task.cpus, task.memory) are a cgroup made on this machine, so "
-        "they need the local engine, but cells with them may run on engine docker26.")
+        "Task limits (task.size, task.cpus, task.memory, task.cpu_units) are a cgroup made on "
+        "this machine, so they need the local engine, but cells with them may run on engine "
+        "docker26.")
     assert list(tmp_path.iterdir()) == []  # refused before anything started
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -111,6 +112,39 @@ def test_duration_ends_the_flood(tmp_path: Path) -> None:
     assert seqs_by_stream(out) == {0: list(range(counters.emitted[0]))}
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+@pytest.mark.parametrize("workers", ["2", "all"])
+def test_busy_workers_burn_cpu_and_the_counts_stay_exact(tmp_path: Path, workers: str) -> None:
+    # 200 lines paced at 200/s: about 1 s, during which the workers compute. Their CPU time
+    # reaches this process only once the app reaped them (RUSAGE_CHILDREN counts waited-for
+    # descendants), so it also shows none was left behind.
+    before = _children_cpu()
+    app = start(tmp_path, PT_COUNT="200", PT_RATE="200", PT_BUSY_WORKERS=workers)
+    out, err = app.communicate()
+    used = _children_cpu() - before
+    assert (app.returncode, err) == (0, b"")
+    assert seqs_by_stream(out) == {0: list(range(200))}
+    expected = 2 if workers == "2" else len(os.sched_getaffinity(0))
+    assert summary(tmp_path)["busy_workers"] == expected
+    assert used >= 0.3  # an idle app at 200 lines/s uses a few hundredths of a second
+
+
+def test_busy_workers_end_with_a_sigterm(tmp_path: Path) -> None:
+    app = start(tmp_path, PT_RATE="1000", PT_BUSY_WORKERS="2")
+    assert app.stdout is not None
+    first = app.stdout.read1(4096)
+    app.send_signal(signal.SIGTERM)
+    out, err = app.communicate(timeout=30)
+    assert (app.returncode, err) == (0, b"")
+    counters = tally.read_tally(tmp_path)
+    assert counters is not None
+    assert seqs_by_stream(first + out) == {0: list(range(counters.emitted[0]))}
+
+
 @pytest.mark.parametrize(("name", "value", "message"), [
     ("PT_RATE", "fast", "PT_RATE must be 'max' or total lines per second"),
     ("PT_RUN_ID", "xyz", "PT_RUN_ID must be 8 lowercase hex digits"),
@@ -120,6 +154,8 @@ def test_duration_ends_the_flood(tmp_path: Path) -> None:
     ("PT_DURATION", "-1", "PT_DURATION must be seconds"),
     ("PT_QUEUE_CIRCULAR", "true", "PT_QUEUE_CIRCULAR=true needs PT_SENDER=async"),
     ("PT_STATE_DIR", "/nonexistent/state", "PT_STATE_DIR=/nonexistent/state is not a writable"),
+    ("PT_BUSY_WORKERS", "many", "PT_BUSY_WORKERS must be 'all' (one per CPU) or a whole number "
+                                "from 0 to 1024, got 'many'"),
 ])
 def test_bad_value_exits_2_with_one_line(tmp_path: Path, name: str, value: str,
                                          message: str) -> None:

@@ -79,6 +79,6 @@ def test_task_cgroup_v1_and_v2_layouts_and_removal(tmp_path: Path) -> None:
     assert (v2 / "cgroup.subtree_control").read_text() == "+cpu +memory"
     with pytest.raises(SetupError) as err:
         task_cgroup.create("pt-x-3", 1, None, "systemd", root=v2)
-    assert str(err.value).startswith("Task-level limits (task.size, task.cpus, task.memory) "
-                                     "need Docker's cgroupfs cgroup driver; this engine uses "
-                                     "'systemd'.")
+    assert str(err.value).startswith("Task-level limits (task.size, task.cpus, task.memory, "
+                                     "task.cpu_units) need Docker's cgroupfs cgroup driver; "
+                                     "this engine uses 'systemd'.")

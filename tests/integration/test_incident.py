@@ -1,0 +1,88 @@
+"""The incident's task on the real engine: an app that keeps every core busy, ECS's CPU shares
+inside the task's cgroup (2 for a sidecar without `cpu`), the app started once the router's
+container has (ECS's START dependency)."""
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+
+import pipeline_tests as pt
+from pipeline_tests._docker import compose
+from pipeline_tests._trial import TrialSpec, run_trial
+from pipeline_tests._trial.task_cgroup import PARENT
+
+pytestmark = pytest.mark.docker
+CGROUP = Path("/sys/fs/cgroup")
+
+
+def task(**overrides: Any) -> pt.Scenario:
+    return pt.Scenario().with_overrides({
+        "topologies": ["firelens"], "trials": 1, "stop.after": 3, "workload.rate": 300,
+        "task.size": "0.25vcpu-0.5gb", "task.cpu_units": "firelens-default",
+        "workload.busy_workers": "all", "task.app_start": "router-started", **overrides})
+
+
+def trial(client: docker.DockerClient, image: str, tmp_path: Path, scenario: pt.Scenario,
+          topology: str = "firelens") -> tuple[pt.TrialResult, dict[str, Any]]:
+    """One trial; what the task's cgroup held while the app flooded."""
+    project = f"pt-inc-{os.getpid()}-{tmp_path.name[-16:]}".lower()
+    seen: dict[str, Any] = {}
+
+    def look(event: pt.Event) -> None:
+        cpu = CGROUP / "cpu" / PARENT / project
+        if (isinstance(event, pt.TrialProgress) and event.phase == "flooding" and not seen
+                and cpu.is_dir()):
+            seen["shares"] = sorted(int((c / "cpu.shares").read_text())
+                                    for c in cpu.iterdir() if c.is_dir())
+
+    spec = TrialSpec(scenario, topology, 1, project, tmp_path / "trial", image)
+    result = run_trial(spec, client, topology, look)
+    assert compose.leftovers(client, project) == []
+    assert list(CGROUP.glob(f"*/{PARENT}/{project}")) == []
+    return result, seen
+
+
+@pytest.fixture
+def cgroup_v1() -> None:
+    if not (CGROUP / "cpu" / "cpu.shares").is_file():
+        pytest.skip("this test reads cgroup v1 files; the engine here is on cgroup v2")
+
+
+@pytest.mark.usefixtures("cgroup_v1")
+def test_a_firelens_default_task_gives_the_sidecar_2_shares_beside_a_busy_app(
+        client: docker.DockerClient, image: str, tmp_path: Path) -> None:
+    result, seen = trial(client, image, tmp_path, task())
+    assert seen["shares"] == [2, 256]  # router without `cpu`, app with the task's 256 units
+    summary = json.loads((tmp_path / "trial" / "app" / "app.summary.json").read_text())
+    assert summary["busy_workers"] == len(os.sched_getaffinity(0))
+    # The builtin router at no cost per record keeps up with 300 lines/s even so.
+    assert result.emitted >= 600 and result.lost == 0
+    assert result.emitted == result.received_distinct == sum(result.emitted_by_stream)
+    rendered = (tmp_path / "trial" / "compose.yaml").read_text()
+    assert "cpu_shares: 2" in rendered and "cpu_shares: 256" in rendered
+    assert "PT_BUSY_WORKERS: all" in rendered
+
+
+def test_a_starved_router_gets_its_trial_within_ready_timeout(
+        client: docker.DockerClient, image: str, tmp_path: Path) -> None:
+    # 0.01 CPU: the builtin router's Python start-up (a tenth of a CPU second or more) takes
+    # seconds of wall time. Within 1 s it is not ready, and the message names its CPU; given
+    # 120 s it starts and the trial runs.
+    starved = pt.Scenario().with_overrides({
+        "topologies": ["firelens"], "trials": 1, "stop.after": 2, "workload.rate": 50,
+        "limits.router_cpus": 0.01})
+    with pytest.raises(pt.TrialFailed) as err:
+        trial(client, image, tmp_path / "short", starved.with_overrides(
+            {"router.ready_timeout": 1}))
+    assert str(err.value).startswith(
+        "The builtin router did not become ready within 1 s (container status: running). It "
+        "runs with a CPU limit of 0.01 CPUs (limits.router_cpus): a router starved of CPU "
+        "starts slowly, so raise 'router.ready_timeout' or give it more CPU. Its last log "
+        "lines:")
+    result, _ = trial(client, image, tmp_path / "long", starved.with_overrides(
+        {"router.ready_timeout": 120}))
+    assert result.emitted >= 50 and result.received_distinct > 0
