@@ -19,7 +19,7 @@ from pipeline_tests._results.log_errors import log_error_rows
 from pipeline_tests._results.sequential import run_decisions, stopped
 from pipeline_tests._results.side_by_side import compared, engine_rows
 from pipeline_tests._results.stats import CellStats, lost_pct, over_max_loss, summarize
-from pipeline_tests._results.trial_result import TrialFailure, TrialResult
+from pipeline_tests._results.trial_result import TrialFailure, TrialResult, cell_label
 from pipeline_tests._results.verdict import verdict_parts
 
 RATE_AXIS = "workload.rate"
@@ -62,11 +62,10 @@ def rate_curves(results: Sequence[TrialResult]) -> dict[str, list[tuple[float, f
     of the other axes, of (mean lines/s the app reached, mean lost %) per cell, by rate."""
     cells: dict[str, dict[str, list[TrialResult]]] = {}
     for result in results:
-        axes = result.cell.split(",") if result.cell else []
-        others = [axis for axis in axes if not axis.startswith(f"{RATE_AXIS}=")]
-        if len(others) == len(axes):
+        axes = dict(result.coordinates)
+        if axes.pop(RATE_AXIS, None) is None:
             return {}  # no rate axis: nothing to draw
-        cells.setdefault(",".join(others) or "all", {}).setdefault(result.cell, []).append(result)
+        cells.setdefault(cell_label(axes), {}).setdefault(result.label, []).append(result)
     return {group: sorted((mean(t.achieved_rate for t in trials), mean(map(lost_pct, trials)))
                           for trials in by_cell.values())
             for group, by_cell in cells.items()}

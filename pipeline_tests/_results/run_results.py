@@ -14,8 +14,9 @@ from pipeline_tests._results.hops import waterfalls
 from pipeline_tests._results.log_errors import merged
 from pipeline_tests._results.sequential import Decision, Rule, rule_of, run_decisions, stopped
 from pipeline_tests._results.stats import CellStats, lost_pct, over_max_loss, summarize
-from pipeline_tests._results.trial_result import TrialFailure, TrialResult
+from pipeline_tests._results.trial_result import TrialFailure, TrialResult, value_text
 from pipeline_tests._results.verdict import verdict
+from pipeline_tests._scenario.axes import same_value
 
 RESULTS_FILE = "results.json"
 SHOWN_RANGES = 5
@@ -34,13 +35,28 @@ class RunResults:
     def cells(self) -> list[CellStats]:
         return summarize(self.trials)
 
-    def cell(self, label: str) -> CellStats:
-        """One cell's statistics, e.g. cell("direct-tcp/builtin/ecs")."""
-        for stats in self.cells:
-            if stats.label == label:
-                return stats
-        known = ", ".join(s.label for s in self.cells) or "none (no trial finished)"
-        raise KeyError(f"no cell '{label}' in run {self.run_id}; its cells: {known}")
+    def cell(self, label: str | None = None, /, **values: Any) -> CellStats:
+        """One cell's statistics, by its label, `cell("direct-tcp/builtin/ecs")`, or by its axis
+        values, `cell(topology="firelens", router="fluent-bit", workload_rate=300)`: `router`,
+        `stop` and `aggregator` name those kinds, `section_key` (or `**{"section.key": v}`) any
+        matrix axis. KeyError listing the cells unless exactly one matches."""
+        if (label is None) == (not values):
+            raise TypeError("cell() takes a label or axis values (keywords), not both or none")
+        wanted = {"label": label} if label is not None else {
+            _AXIS_ALIASES.get(key, key if "." in key else key.replace("_", ".", 1)): value
+            for key, value in values.items()}
+        found = [stats for stats in self.cells if _matches(self._coordinates(stats), wanted)]
+        if len(found) == 1:
+            return found[0]
+        asked = f"'{label}'" if label is not None else ", ".join(
+            f"{axis}={value_text(value)}" for axis, value in wanted.items())
+        known = "; ".join(s.label for s in self.cells) or "none (no trial finished)"
+        raise KeyError(f"{len(found) or 'no'} cells match {asked} in run {self.run_id}; "
+                       f"its cells: {known}")
+
+    def _coordinates(self, stats: CellStats) -> dict[str, Any]:
+        first = next(t for t in self.trials if t.label == stats.label)
+        return {"label": stats.label, **first.coordinates}
 
     @property
     def rule(self) -> Rule | None:
@@ -123,6 +139,15 @@ class RunResults:
         tmp.write_text(json.dumps(self.as_json(), indent=2))
         tmp.replace(self.results_json)
         return self.results_json
+
+
+# results.cell()'s short keywords for the kinds every label names
+_AXIS_ALIASES = {"router": "router.kind", "stop": "stop.sequence", "aggregator": "aggregator.kind"}
+
+
+def _matches(coordinates: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
+    missing = object()
+    return all(same_value(coordinates.get(axis, missing), value) for axis, value in wanted.items())
 
 
 def _trial_line(t: TrialResult) -> str:

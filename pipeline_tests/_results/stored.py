@@ -18,7 +18,7 @@ from pipeline_tests._errors import InputError
 from pipeline_tests._results.log_errors import LogError
 from pipeline_tests._results.run_results import RESULTS_FILE as RESULTS
 from pipeline_tests._results.run_results import RunResults
-from pipeline_tests._results.trial_result import TrialFailure, TrialResult
+from pipeline_tests._results.trial_result import TrialFailure, TrialResult, cell_label
 
 RESULT = "result.json"
 SHOWN_RUNS = 10
@@ -64,8 +64,7 @@ def stored_run(run_dir: Path) -> RunResults:
     header = stored_header(run_dir)
     try:
         trials = tuple(load_result(trial) for trial in header.get("trials", []))
-        failures = tuple(TrialFailure(**{k: v for k, v in f.items() if k != "status"})
-                          for f in header.get("failed_trials", []))
+        failures = tuple(_load_failure(f) for f in header.get("failed_trials", []))
     except (ValueError, TypeError, AttributeError) as err:
         raise InputError(f"Cannot use the run in {run_dir}: a trial in {run_dir / RESULTS} "
                           f"is not readable ({err}). Start a new run.") from err
@@ -128,6 +127,9 @@ def load_result(data: Mapping[str, Any]) -> TrialResult:
     for name in ("emitted_by_stream", "stop_seq"):
         flat[name] = tuple(flat.get(name, ()))
     flat["log_errors"] = tuple(LogError.from_json(e) for e in flat.get("log_errors", ()))
+    if "axes" not in flat:  # written by an older version: labels had another shape
+        flat["axes"] = _old_axes(flat)
+        flat["cell"] = cell_label(flat["axes"])
     values = {}
     for field in dataclasses.fields(TrialResult):
         if field.name in flat:
@@ -135,6 +137,34 @@ def load_result(data: Mapping[str, Any]) -> TrialResult:
         elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
             raise ValueError(f"result has no '{field.name}'")
     return TrialResult(**values)
+
+
+def _load_failure(data: Mapping[str, Any]) -> TrialFailure:
+    flat = {k: v for k, v in data.items() if k != "status"}
+    if "=" in str(flat.get("cell", "")):  # an older version's label
+        flat["cell"] = cell_label(_old_axes(flat))
+    return TrialFailure(**flat)
+
+
+def _old_axes(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """A result written before results.json had `axes`: its coordinates from topology, router,
+    stop and the old matrix label ("topology=firelens,workload.rate=300"); numbers as numbers."""
+    axes: dict[str, Any] = {"topology": flat.get("topology"), "router.kind": flat.get("router"),
+                            "stop.sequence": flat.get("stop")}
+    cell = str(flat.get("cell", ""))
+    pairs = [part.partition("=") for part in cell.split(",")] if "=" in cell else []
+    axes.update({key: _number(value) for key, _, value in pairs})
+    return axes
+
+
+def _number(text: str) -> Any:
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            return {"true": True, "false": False}.get(text, text)
 
 
 def _read_result(path: Path) -> dict[str, Any] | None:

@@ -16,6 +16,29 @@ from pipeline_tests._results.log_errors import LogError
 # aggregator_in/_out only in topology `aggregator` (the second router tier).
 HOPS = ("app", "router_in", "router_out", "aggregator_in", "aggregator_out", "sink")
 
+# What every cell label names first, in this order; any other axis follows in parentheses.
+NAMED_AXES = ("topology", "router.kind", "stop.sequence")
+
+
+def cell_label(axes: Mapping[str, Any]) -> str:
+    """A cell's label, one shape whatever the axes: `topology/router/stop (other axes)`, where
+    router is `sidecar>aggregator` for topology aggregator: `firelens/builtin/ecs`,
+    `aggregator/fluent-bit>fluentd/ecs`, `firelens/builtin/ecs (workload.rate=300)`."""
+    topology, router, stop = (value_text(axes.get(axis, "?")) for axis in NAMED_AXES)
+    named = set(NAMED_AXES)
+    if topology == "aggregator" and "aggregator.kind" in axes:
+        router = f"{router}>{value_text(axes['aggregator.kind'])}"
+        named.add("aggregator.kind")
+    others = ", ".join(f"{axis}={value_text(value)}" for axis, value in axes.items()
+                       if axis not in named)
+    return f"{topology}/{router}/{stop}" + (f" ({others})" if others else "")
+
+
+def value_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
 
 @dataclass(frozen=True)
 class TrialResult:
@@ -47,7 +70,7 @@ class TrialResult:
     app_killed: bool
     router_killed: bool
     seconds: float
-    cell: str = ""  # the matrix cell's label, e.g. "topology=firelens,stop.sequence=kill"
+    cell: str = ""  # its label (cell_label), e.g. "firelens/builtin/kill (workload.rate=300)"
     emitted_by_stream: tuple[int, ...] = ()  # per stream: lines emitted (they add up to emitted)
     stop_seq: tuple[int, ...] = ()  # per stream: lines emitted when the stop came (-1: never)
     # hop -> why its count is None (e.g. "router_in": "Fluent Bit's metrics ...")
@@ -68,11 +91,20 @@ class TrialResult:
     # topologies file and tail with rotation.size: where each new log file began (rotation.py):
     # source, within (lines of precision), files, seqs (per stream), note (why unknown)
     rotations: Mapping[str, Any] = field(default_factory=dict)
+    # The cell's coordinates: topology, router.kind, stop.sequence (aggregator.kind in topology
+    # aggregator), then each matrix axis's value, e.g. {"workload.rate": 300}
+    axes: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def coordinates(self) -> Mapping[str, Any]:
+        """The cell's axis values (results.json `axes`; topology/router/stop where absent)."""
+        return self.axes or dict(zip(NAMED_AXES, (self.topology, self.router, self.stop),
+                                     strict=True))
 
     @property
     def label(self) -> str:
-        """The cell this trial belongs to: the matrix label, or topology/router/stop."""
-        return self.cell or f"{self.topology}/{self.router}/{self.stop}"
+        """The cell this trial belongs to (cell_label)."""
+        return self.cell or cell_label(self.coordinates)
 
     def as_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -87,6 +119,7 @@ class TrialResult:
         data["log_errors"] = [error.as_json() for error in self.log_errors]
         data["sink"] = dict(self.sink)
         data["rotations"] = dict(self.rotations)
+        data["axes"] = dict(self.axes)
         return data
 
 
@@ -121,7 +154,8 @@ class TrialFailure:
 
     @property
     def label(self) -> str:
-        return self.cell or f"{self.topology}/{self.router}/{self.stop}"
+        return self.cell or cell_label(dict(zip(NAMED_AXES, (self.topology, self.router,
+                                                             self.stop), strict=True)))
 
     def as_json(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "status": "failed"}

@@ -114,7 +114,7 @@ def _lossless(label: str, group: Sequence[TrialResult],
     if unreached:
         return ", ".join([text, f"but {unreached}", *_fault_cut(group)])
     if lossy and group[0].requested_rate is None:  # as fast as it could: against the others
-        other = max(lossy, key=lambda name: _shared(label, name))  # the closest cell that lost
+        other = max(lossy, key=lambda name: _shared(group[0], lossy[name][0]))  # closest lossy
         rate, other_rate = _rate(group), _rate(lossy[other])
         if rate < SLOWER * other_rate:
             text += f", but the app reached only {rate:,.0f} lines/s ({other}: {other_rate:,.0f})"
@@ -308,8 +308,7 @@ def _rate(group: Sequence[TrialResult]) -> float:
     return sum(t.achieved_rate for t in group) / len(group)
 
 
-def _shared(label: str, other: str) -> int:
-    """How many parts (topology, router, stop, or matrix values) two cell labels share."""
-    def parts(text: str) -> list[str]:
-        return text.replace(",", "/").split("/")
-    return sum(1 for a, b in zip(parts(label), parts(other), strict=False) if a == b)
+def _shared(trial: TrialResult, other: TrialResult) -> int:
+    """How many coordinates (topology, router, stop, matrix values) two trials' cells share."""
+    theirs = other.coordinates
+    return sum(1 for axis, value in trial.coordinates.items() if theirs.get(axis) == value)

@@ -42,7 +42,7 @@ from pipeline_tests._results import stored
 from pipeline_tests._results.run_results import RunResults
 from pipeline_tests._results.trial_result import TrialFailure, TrialResult
 from pipeline_tests._run import workers as run_engines
-from pipeline_tests._run.schedule import PlannedTrial, Schedule
+from pipeline_tests._run.schedule import in_cell, PlannedTrial, Schedule
 from pipeline_tests._run.workers import RunEngine
 from pipeline_tests._scenario import matrix
 from pipeline_tests._scenario.scenario import Scenario, to_dict
@@ -226,7 +226,7 @@ def _one_trial(planned: PlannedTrial, seat: RunEngine, index: int, total: int,
         save_result(failure, spec.directory)
         emit(TrialErrored(failure))
         return failure
-    result = dataclasses.replace(result, cell=label, engine=seat.facts.as_json())
+    result = dataclasses.replace(in_cell(result, planned.cell), engine=seat.facts.as_json())
     save_result(result, spec.directory)
     emit(TrialFinished(result))
     return result

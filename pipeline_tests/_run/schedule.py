@@ -9,6 +9,7 @@ could not be carried out counts as an attempt (so a broken cell ends), not as an
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,9 +31,12 @@ class PlannedTrial:
 
     @property
     def label(self) -> str:
-        scenario = self.spec.scenario
-        return self.cell.label if self.cell.values[1:] else (
-            f"{self.spec.topology}/{scenario.router.kind}/{scenario.stop.sequence}")
+        return self.cell.label
+
+
+def in_cell(result: TrialResult, cell: matrix.Cell) -> TrialResult:
+    """The trial with its cell's label and coordinates (also one an older version ran)."""
+    return dataclasses.replace(result, cell=cell.label, axes=cell.axes)
 
 
 class StopRule(Protocol):
@@ -92,7 +96,7 @@ class Schedule:
             for n in range(1, self.rule.max_trials + 1):
                 result = done.get(matrix.trial_dirname(state.cell, n))
                 if result is not None:
-                    state.results[n] = result
+                    state.results[n] = in_cell(result, cell=state.cell)
 
     def directories(self) -> list[str]:
         """Every trial directory a cell may use (for discarding unfinished ones)."""

@@ -3,6 +3,12 @@
 A cell is one point of the matrix: a plain scenario with exactly one topology, a label for tables
 and a short, filesystem-safe name for directories. Without a matrix the cells are one per topology
 of the scenario, so a run can always iterate cells.
+
+A label has one shape whatever the axes (trial_result.cell_label): `topology/router/stop`,
+where router is the sidecar's kind, or `sidecar>aggregator` for topology aggregator, followed by
+every other axis value in parentheses: `firelens/builtin/ecs`,
+`aggregator/fluent-bit>fluentd/ecs`, `firelens/builtin/ecs (workload.rate=300, engine=docker26)`.
+Adding an axis adds to the parentheses; the first part never changes shape.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline_tests._errors import InputError
+from pipeline_tests._results.trial_result import cell_label, value_text
 from pipeline_tests._scenario.axes import Locate, canonical_axis, same_value
 from pipeline_tests._scenario.scenario import Scenario
 
@@ -29,10 +36,15 @@ Where = str | Locate
 
 @dataclass(frozen=True)
 class Cell:
-    label: str  # "topology=firelens,stop.sequence=kill,workload.rate=max"
+    label: str  # "firelens/builtin/kill (workload.rate=max)" (see the module's docstring)
     values: tuple[tuple[str, Any], ...]  # (axis, value) in axis order
     scenario: Scenario  # exactly one topology, no matrix of its own
     dirname: str = ""  # "firelens__sequence-kill__rate-max": unique within one expansion
+
+    @property
+    def axes(self) -> dict[str, Any]:
+        """Its coordinates (TrialResult.axes): topology, router, stop, then the other axes."""
+        return coordinates(self.scenario, self.values)
 
 
 def trial_dirname(cell: Cell, trial: int) -> str:
@@ -65,12 +77,23 @@ def expand(base: Scenario, matrix: Mapping[str, Sequence[Any]],
         raise InputError(f"{locate('exclude')}: 'exclude' removes every cell of the matrix; "
                          "remove an entry or add values to an axis.")
     names = _dirnames(kept)
-    return [Cell(label(values), values, _cell_scenario(base, values, locate), name)
-            for values, name in zip(kept, names, strict=True)]
+    scenarios = [_cell_scenario(base, values, locate) for values in kept]
+    return [Cell(cell_label(coordinates(scenario, values)), values, scenario, name)
+            for values, scenario, name in zip(kept, scenarios, names, strict=True)]
 
 
-def label(values: Sequence[tuple[str, Any]]) -> str:
-    return ",".join(f"{axis}={_text(value)}" for axis, value in values)
+def coordinates(scenario: Scenario, values: Sequence[tuple[str, Any]] = ()) -> dict[str, Any]:
+    """A one-topology scenario's place in the matrix: topology, router.kind, stop.sequence
+    (and aggregator.kind for topology aggregator), then the other axes' values in axis order."""
+    named: dict[str, Any] = {TOPOLOGY: scenario.topologies[0], "router.kind": scenario.router.kind,
+                             "stop.sequence": scenario.stop.sequence}
+    if scenario.topologies[0] == "aggregator":
+        named["aggregator.kind"] = scenario.aggregator.kind
+    return {**named, **dict(values)}
+
+
+def _values_text(values: Sequence[tuple[str, Any]]) -> str:
+    return ",".join(f"{axis}={value_text(value)}" for axis, value in values)
 
 
 def _locator(where: Where) -> Locate:
@@ -104,7 +127,7 @@ def _check_axis(base: Scenario, axis: str, values: Sequence[Any], locate: Locate
             base.with_overrides(**_overrides(axis, value))
         except InputError as err:
             raise InputError(f"{locate('matrix', axis)}: matrix axis '{axis}', value "
-                             f"{_text(value)!r}: {_reason(err)}") from err
+                             f"{value_text(value)!r}: {_reason(err)}") from err
 
 
 def _check_exclude(axes: Mapping[str, Sequence[Any]], entry: Mapping[str, Any],
@@ -117,9 +140,9 @@ def _check_exclude(axes: Mapping[str, Sequence[Any]], entry: Mapping[str, Any],
             raise InputError(f"{locate('exclude')}: 'exclude' names '{axis}', which is not an "
                              f"axis of the matrix. Axes: {', '.join(axes)}.")
         if not any(same_value(value, v) for v in axes[axis]):
-            raise InputError(f"{locate('exclude')}: 'exclude' has {axis}={_text(value)}, which "
-                             f"is not on that axis. Values: "
-                             f"{', '.join(_text(v) for v in axes[axis])}.")
+            raise InputError(f"{locate('exclude')}: 'exclude' has {axis}={value_text(value)}, "
+                             "which is not on that axis. Values: "
+                             f"{', '.join(value_text(v) for v in axes[axis])}.")
     return rule
 
 
@@ -136,19 +159,13 @@ def _cell_scenario(base: Scenario, values: Sequence[tuple[str, Any]], locate: Lo
     try:
         return base.with_overrides(**flags)
     except InputError as err:  # each value was fine alone; this combination is not
-        raise InputError(f"{locate('matrix')}: matrix cell {label(values)}: {_reason(err)} "
+        raise InputError(f"{locate('matrix')}: matrix cell {_values_text(values)}: {_reason(err)} "
                          "Exclude this combination with an 'exclude' entry.") from err
 
 
 def _reason(err: InputError) -> str:
     # with_overrides names "command line"; here the place is the matrix, named by the caller.
     return str(err).removeprefix("command line: ")
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def _dirnames(cells: Sequence[Sequence[tuple[str, Any]]]) -> list[str]:
@@ -159,11 +176,11 @@ def _dirnames(cells: Sequence[Sequence[tuple[str, Any]]]) -> list[str]:
     short = {axis: (axis if s in clashing else s).replace(".", "-") for axis, s in short.items()}
     names: list[str] = []
     for values in cells:
-        parts = [_safe(_text(v)) if axis == TOPOLOGY else f"{short[axis]}-{_safe(_text(v))}"
-                 for axis, v in values]
+        parts = [_safe(value_text(v)) if axis == TOPOLOGY
+                 else f"{short[axis]}-{_safe(value_text(v))}" for axis, v in values]
         name = "__".join(parts)
         if len(name) > MAX_DIRNAME or name in names:
-            digest = hashlib.sha1(label(values).encode()).hexdigest()[:8]
+            digest = hashlib.sha1(_values_text(values).encode()).hexdigest()[:8]
             name = f"{name[:MAX_DIRNAME - 9]}-{digest}"
         names.append(name)
     return names

@@ -180,19 +180,19 @@ def test_a_failed_trial_is_recorded_and_the_run_goes_on(client: docker.DockerCli
     (run_dir,) = (tmp_path / "runs").iterdir()
     data = json.loads((run_dir / "results.json").read_text())
     assert [(t["cell"], t["lost"]) for t in data["trials"]] == [
-        ("topology=direct-tcp,limits.router_nofile=1024", 0)]
+        ("direct-tcp/builtin/ecs (limits.router_nofile=1024)", 0)]
     (failed,) = data["failed_trials"]
     assert (failed["cell"], failed["trial"], failed["status"]) == (
-        "topology=direct-tcp,limits.router_nofile=3", 1, "failed")
+        "direct-tcp/builtin/ecs (limits.router_nofile=3)", 1, "failed")
     assert failed["reason"].startswith(
         "`docker compose up -d --no-deps --no-recreate router` failed for project pt-")
     assert sorted(p.name for p in (run_dir / "direct-tcp__router_nofile-3__1").iterdir()
                   if p.suffix == ".json") == ["failure.json"]
-    assert "FAILED topology=direct-tcp,limits.router_nofile=3 #1: `docker compose up" in \
+    assert "FAILED direct-tcp/builtin/ecs (limits.router_nofile=3) #1: `docker compose up" in \
         done.stdout
     assert "FAIL: 1 trial(s) could not be carried out" in done.stdout
     junit = ET.parse(run_dir / "junit.xml").getroot()
     assert [(s.get("name"), s.get("tests"), s.get("errors")) for s in junit.iter("testsuite")] == [
-        ("topology=direct-tcp,limits.router_nofile=1024", "1", "0"),
-        ("topology=direct-tcp,limits.router_nofile=3", "1", "1")]
+        ("direct-tcp/builtin/ecs (limits.router_nofile=1024)", "1", "0"),
+        ("direct-tcp/builtin/ecs (limits.router_nofile=3)", "1", "1")]
     assert run_containers(client, f"pt-{run_dir.name}") == []

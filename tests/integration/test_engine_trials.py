@@ -55,7 +55,7 @@ def test_engine_matrix_runs_on_both_and_resumes(docker26: docker.DockerClient,
         {"topologies": ["direct-tcp"], "matrix": {"engine": ["local", DOCKER26]}})
     results = pt.run(scenario, tmp_path)
     by_cell = {cell.label: cell for cell in results.cells}
-    cells = ["topology=direct-tcp,engine=docker26", "topology=direct-tcp,engine=local"]
+    cells = ["direct-tcp/builtin/ecs (engine=docker26)", "direct-tcp/builtin/ecs (engine=local)"]
     assert sorted(by_cell) == cells
     engines = sorted((t.label, t.engine["name"]) for t in results.trials)
     assert engines == [(cells[0], DOCKER26)] * 2 + [(cells[1], "local")] * 2

@@ -12,7 +12,6 @@ from pipeline_tests._scenario.matrix import (
     axis_names,
     cells_of,
     expand,
-    label,
     trial_dirname,
 )
 from pipeline_tests._scenario.scenario import Scenario
@@ -95,14 +94,14 @@ def test_issue_matrix_expands_in_declaration_order_without_excluded_cells() -> N
     cells = issue_cells()
     # 2 x 3 x 3 x 2 = 36, minus direct-tcp x 3 stops x 3 rates with fluentd_async false.
     assert len(cells) == 27
-    assert cells[0].label == ("topology=firelens,stop.sequence=ecs,workload.rate=300,"
-                              "driver.fluentd_async=true")
-    assert cells[1].label == ("topology=firelens,stop.sequence=ecs,workload.rate=300,"
-                              "driver.fluentd_async=false")
+    assert cells[0].label == ("firelens/builtin/ecs "
+                              "(workload.rate=300, driver.fluentd_async=true)")
+    assert cells[1].label == ("firelens/builtin/ecs "
+                              "(workload.rate=300, driver.fluentd_async=false)")
     assert cells[2].values == (("topology", "firelens"), ("stop.sequence", "ecs"),
                                ("workload.rate", 3000), ("driver.fluentd_async", True))
-    assert cells[-1].label == ("topology=direct-tcp,stop.sequence=kill,workload.rate=max,"
-                               "driver.fluentd_async=true")
+    assert cells[-1].label == ("direct-tcp/builtin/kill "
+                               "(workload.rate=max, driver.fluentd_async=true)")
     assert not any(dict(c.values)["topology"] == "direct-tcp"
                    and dict(c.values)["driver.fluentd_async"] is False for c in cells)
     assert len({c.label for c in cells}) == len({c.dirname for c in cells}) == 27
@@ -149,26 +148,26 @@ def test_dirnames_replace_unsafe_characters_and_stay_unique() -> None:
 def test_without_matrix_one_cell_per_topology() -> None:
     cells = expand(Scenario(), {}, [])
     assert [(c.label, c.dirname, c.values) for c in cells] == [
-        ("topology=firelens", "firelens", (("topology", "firelens"),)),
-        ("topology=direct-tcp", "direct-tcp", (("topology", "direct-tcp"),)),
+        ("firelens/builtin/ecs", "firelens", (("topology", "firelens"),)),
+        ("direct-tcp/builtin/ecs", "direct-tcp", (("topology", "direct-tcp"),)),
     ]
     assert [c.scenario.topologies for c in cells] == [("firelens",), ("direct-tcp",)]
     assert cells[0].scenario.workload == Scenario().workload
-    assert [c.label for c in cells_of(Scenario())] == ["topology=firelens", "topology=direct-tcp"]
+    assert [c.label for c in cells_of(Scenario())] == ["firelens/builtin/ecs",
+                                                       "direct-tcp/builtin/ecs"]
 
 
 def test_implicit_topology_axis_comes_first_and_can_be_excluded() -> None:
     cells = expand(Scenario(), {"stop.sequence": ["ecs", "kill"]},
                    [{"topology": "direct-tcp", "stop.sequence": "kill"}])
     assert [c.label for c in cells] == [
-        "topology=firelens,stop.sequence=ecs", "topology=firelens,stop.sequence=kill",
-        "topology=direct-tcp,stop.sequence=ecs"]
+        "firelens/builtin/ecs", "firelens/builtin/kill", "direct-tcp/builtin/ecs"]
 
 
 def test_topology_axis_may_come_later() -> None:
     cells = expand(Scenario(), {"stop.sequence": ["ecs", "kill"], "topology": ["firelens"]}, [])
     assert [c.label for c in cells] == [
-        "stop.sequence=ecs,topology=firelens", "stop.sequence=kill,topology=firelens"]
+        "firelens/builtin/ecs", "firelens/builtin/kill"]
     assert [c.dirname for c in cells] == ["sequence-ecs__firelens", "sequence-kill__firelens"]
 
 
@@ -181,8 +180,26 @@ def test_exclude_does_not_confuse_true_with_one() -> None:
 
 
 def test_label_renders_booleans_like_yaml() -> None:
-    assert label((("driver.fluentd_async", False), ("workload.rate", "max"))) == \
-        "driver.fluentd_async=false,workload.rate=max"
+    cells = expand(Scenario(topologies=("firelens",)),
+                   {"driver.fluentd_async": [False], "workload.rate": ["max"]}, [])
+    assert [c.label for c in cells] == [
+        "firelens/builtin/ecs (driver.fluentd_async=false, workload.rate=max)"]
+
+
+def test_a_label_keeps_its_shape_and_names_both_tiers_kinds() -> None:
+    scenario = Scenario(topologies=("aggregator", "firelens"))
+    plain = expand(scenario, {}, [])
+    swept = expand(scenario, {"router.kind": ["builtin", "fluent-bit"],
+                              "aggregator.kind": ["fluentd"], "workload.rate": [300]}, [])
+    assert [c.label for c in plain] == ["aggregator/builtin>builtin/ecs", "firelens/builtin/ecs"]
+    assert [c.label for c in swept] == [
+        "aggregator/builtin>fluentd/ecs (workload.rate=300)",
+        "aggregator/fluent-bit>fluentd/ecs (workload.rate=300)",
+        "firelens/builtin/ecs (aggregator.kind=fluentd, workload.rate=300)",
+        "firelens/fluent-bit/ecs (aggregator.kind=fluentd, workload.rate=300)"]
+    assert swept[1].axes == {"topology": "aggregator", "router.kind": "fluent-bit",
+                             "stop.sequence": "ecs", "aggregator.kind": "fluentd",
+                             "workload.rate": 300}
 
 
 def test_unknown_axis_names_the_allowed_ones() -> None:
@@ -255,10 +272,10 @@ def test_engine_axis_gives_each_engine_its_cells() -> None:
     scenario = load(Path(__file__).parents[2] / "scenarios" / "engines.yaml")
     cells = cells_of(scenario)
     assert [(c.label, c.scenario.engines) for c in cells] == [
-        ("topology=firelens,engine=local", ("local",)),
-        ("topology=firelens,engine=docker26", ("docker26",)),
-        ("topology=direct-tcp,engine=local", ("local",)),
-        ("topology=direct-tcp,engine=docker26", ("docker26",))]
+        ("firelens/builtin/ecs (engine=local)", ("local",)),
+        ("firelens/builtin/ecs (engine=docker26)", ("docker26",)),
+        ("direct-tcp/builtin/ecs (engine=local)", ("local",)),
+        ("direct-tcp/builtin/ecs (engine=docker26)", ("docker26",))]
     assert [c.dirname for c in cells] == ["firelens__engine-local", "firelens__engine-docker26",
                                           "direct-tcp__engine-local",
                                           "direct-tcp__engine-docker26"]

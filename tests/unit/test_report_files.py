@@ -14,7 +14,7 @@ from pipeline_tests._report.html import (
     write_html,
 )
 from pipeline_tests._report.junit import write_junit
-from pipeline_tests._results.trial_result import TrialResult
+from pipeline_tests._results.trial_result import TrialResult, cell_label
 
 DIRECT = dataclasses.replace(BASE, topology="direct-tcp", emitted_by_stream=(1000,),
                              stop_seq=(800,))
@@ -96,19 +96,22 @@ def test_html_escapes_labels_and_caps_the_loss_map(tmp_path: Path) -> None:
     assert f"The first {MAX_MAP_ROWS} of {MAX_MAP_ROWS + 6} rows" in html
 
 
-def _at(topology: str, rate: str, achieved: float, lost: int, trial: int = 1) -> TrialResult:
+def _at(topology: str, rate: int | str, achieved: float, lost: int, trial: int = 1
+        ) -> TrialResult:
+    axes = {"topology": topology, "router.kind": "builtin", "stop.sequence": "ecs",
+            "workload.rate": rate}
     return dataclasses.replace(
         BASE, topology=topology, trial=trial, achieved_rate=achieved, lost=lost,
-        received_distinct=1000 - lost, cell=f"topology={topology},workload.rate={rate}")
+        received_distinct=1000 - lost, cell=cell_label(axes), axes=axes)
 
 
 def test_rate_curves_one_per_other_axes_sorted_by_the_rate_reached() -> None:
-    results = [_at("firelens", "max", 90000.0, 700), _at("firelens", "1000", 1000.0, 0),
-               _at("firelens", "30000", 29000.0, 100), _at("firelens", "30000", 31000.0, 300, 2),
-               _at("direct-tcp", "1000", 1000.0, 0), _at("direct-tcp", "max", 35000.0, 0)]
+    results = [_at("firelens", "max", 90000.0, 700), _at("firelens", 1000, 1000.0, 0),
+               _at("firelens", 30000, 29000.0, 100), _at("firelens", 30000, 31000.0, 300, 2),
+               _at("direct-tcp", 1000, 1000.0, 0), _at("direct-tcp", "max", 35000.0, 0)]
     assert rate_curves(results) == {
-        "topology=firelens": [(1000.0, 0.0), (30000.0, 20.0), (90000.0, 70.0)],
-        "topology=direct-tcp": [(1000.0, 0.0), (35000.0, 0.0)],
+        "firelens/builtin/ecs": [(1000.0, 0.0), (30000.0, 20.0), (90000.0, 70.0)],
+        "direct-tcp/builtin/ecs": [(1000.0, 0.0), (35000.0, 0.0)],
     }
     html = render_html(HEADER, results, None)
     assert "Where loss starts: lost % by rate" in html
@@ -116,5 +119,5 @@ def test_rate_curves_one_per_other_axes_sorted_by_the_rate_reached() -> None:
 
 
 def test_no_rate_curve_without_a_rate_axis() -> None:
-    assert rate_curves([FIRELENS_LOST, dataclasses.replace(DIRECT, cell="topology=x")]) == {}
+    assert rate_curves([FIRELENS_LOST, DIRECT]) == {}
     assert "Where loss starts" not in render_html(HEADER, [FIRELENS_LOST], None)

@@ -75,8 +75,8 @@ def test_a_slow_destination_is_matrix_axes() -> None:
     assert len(cells) == 8
     assert [(c.scenario.sink.max_records_per_s, c.scenario.sink.latency, c.scenario.rotation.size)
             for c in cells[:3]] == [(1000, 0.0, "1m"), (1000, 0.0, "10m"), (1000, 0.05, "1m")]
-    assert cells[0].label == ("topology=direct-tcp,sink.max_records_per_s=1000,sink.latency=0,"
-                              "rotation.size=1m")
+    assert cells[0].label == ("direct-tcp/builtin/ecs (sink.max_records_per_s=1000, "
+                              "sink.latency=0, rotation.size=1m)")
     env = variables(cells[-1].scenario, image="i", line_run_id="0badcafe",
                     ports=RouterPorts(1, 2, 3))
     assert (env["PT_SINK_MAX_RECORDS_PER_S"], env["PT_SINK_LATENCY"],
