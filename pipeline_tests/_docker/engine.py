@@ -89,7 +89,7 @@ def resolve(name: str) -> Engine:
     try:
         found = _from_context(name)
     except (docker.errors.DockerException, OSError, ValueError) as exc:
-        raise InputError(f"Docker context {name!r} cannot be read ({exc}). Fix it with "
+        raise SetupError(f"Docker context {name!r} cannot be read ({exc}). Fix it with "
                          "`docker context inspect`.") from None
     if found is None:
         known = ", ".join(_context_names()) or "none"

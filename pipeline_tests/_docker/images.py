@@ -27,7 +27,7 @@ from pathlib import Path
 import docker
 import docker.errors
 
-from pipeline_tests._errors import SetupError
+from pipeline_tests._errors import ImageMissing, SetupError
 from pipeline_tests._resources import container_package, data_dir
 
 Progress = Callable[[str], None] | None
@@ -290,7 +290,7 @@ def fixture_image(
     tag = fixture_tag(base)
     if _has_image(client, tag) is None:
         if not build:
-            raise SetupError(
+            raise ImageMissing(
                 f"The fixture image {tag} is not built. Build it with "
                 "`pipeline-tests build-image` (or `./setup.sh`)."
             )

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -45,20 +44,41 @@ def presets_dir(name: str) -> Path:
 
 def router_files(router: Router, presets: Mapping[str, str | None], preset_dir: str,
                  conf_dir: Path, topology: str) -> RouterFiles:
+    """The tier's files for one trial (check_files has refused what cannot be used)."""
     conf_dir.mkdir(parents=True, exist_ok=True)
-    user_file = _user_file(router)
+    user_file = config_path(router)
     user_dir = conf_dir.parent / "user"
     shutil.rmtree(user_dir, ignore_errors=True)
     _copy_dir(user_file.parent if user_file else presets_dir(preset_dir), user_dir)
-    return RouterFiles(
-        include=_include_path(router, presets, user_file), tail=TAILS.get(topology, NO_TAIL),
-        user_dir=user_dir)
+    include = f"{USER_DIR}/{user_file.name}" if user_file else presets[_preset(router)]
+    return RouterFiles(include=include, tail=TAILS.get(topology, NO_TAIL), user_dir=user_dir)
+
+
+def config_path(router: Router) -> Path | None:
+    """The user's own config file, resolved (the scenario checked that it is readable)."""
+    return None if router.config is None else Path(router.config).expanduser().resolve()
+
+
+def check_files(router: Router, presets: Mapping[str, str | None]) -> None:
+    """InputError, before the run, for a preset the kind does not ship or a config directory
+    too big to copy into every trial. (The scenario refuses a missing config file and a config
+    given with a preset: scenario.py.)"""
+    user_file = config_path(router)
+    if user_file is not None:
+        _files_to_copy(user_file.parent)
+    elif _preset(router) not in presets:
+        raise InputError(f"Unknown preset '{router.preset}' for router {router.kind}. Presets: "
+                         f"{', '.join(presets)}; or set router.config to your own file.")
+
+
+def _preset(router: Router) -> str:
+    return router.preset or "firelens"
 
 
 MAX_FILES, MAX_BYTES = 1000, 64 * 1024 * 1024
 
 
-def _copy_dir(source: Path, target: Path) -> None:
+def _files_to_copy(source: Path) -> list[Path]:
     """The directory of the router's file, as it is (includes beside it work unchanged); a
     directory too big to be a config's (a home directory) is refused, not copied."""
     files = list(itertools.islice(
@@ -69,38 +89,15 @@ def _copy_dir(source: Path, target: Path) -> None:
                          f"{MAX_FILES} files or {MAX_BYTES // 2**20} MiB; it is copied into "
                          "each trial. Put the config (and what it includes) in a directory "
                          "of its own.")
-    for path in files:
+    return files
+
+
+def _copy_dir(source: Path, target: Path) -> None:
+    for path in _files_to_copy(source):
         dest = target / path.relative_to(source)
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, dest)
     target.mkdir(parents=True, exist_ok=True)
-
-
-def _user_file(router: Router) -> Path | None:
-    if router.config is None:
-        return None
-    if router.preset is not None:
-        raise InputError(f"The scenario gives both router.config ({router.config}) and "
-                         f"router.preset ({router.preset}). Give one: your own file, or a "
-                         "shipped preset.")
-    path = Path(router.config).expanduser().resolve()
-    if not path.is_file() or not os.access(path, os.R_OK):
-        why = "does not exist" if not path.exists() else "is not a readable file"
-        raise InputError(f"The {router.kind} config file {path} (router.config) {why}. Fix the "
-                         "path in the scenario (relative paths start at the current "
-                         "directory), or drop router.config to use a shipped preset.")
-    return path
-
-
-def _include_path(router: Router, presets: Mapping[str, str | None],
-                  user_file: Path | None) -> str | None:
-    if user_file is not None:
-        return f"{USER_DIR}/{user_file.name}"
-    name = router.preset or "firelens"
-    if name not in presets:
-        raise InputError(f"Unknown preset '{name}' for router {router.kind}. Presets: "
-                         f"{', '.join(presets)}; or set router.config to your own file.")
-    return presets[name]
 
 
 def read_json(path: Path) -> Mapping[str, Any]:

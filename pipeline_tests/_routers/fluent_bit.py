@@ -11,7 +11,7 @@ from pathlib import Path
 from pipeline_tests._routers import fluent_bit_conf as conf
 from pipeline_tests._routers import fluent_bit_counts as counts
 from pipeline_tests._routers import rendered_keys
-from pipeline_tests._routers.files import USER_DIR, RouterFiles, router_files
+from pipeline_tests._routers.files import USER_DIR, RouterFiles, check_files, router_files
 from pipeline_tests._routers.kind import RouterCounters, RouterPorts
 from pipeline_tests._routers.metrics import Poll, last_answer, polled_ready
 from pipeline_tests._scenario.model import Router
@@ -30,6 +30,7 @@ class FluentBitRouter:
 
     def check(self, router: Router) -> None:
         rendered_keys.check(router, conf.OWNED_OUTPUT, conf.OWNED_INPUT, subsections=False)
+        check_files(router, self.presets)
 
     def log_errors(self, log: str) -> list[str]:
         return counts.problems(log)

@@ -9,7 +9,7 @@ from pathlib import Path
 from pipeline_tests._routers import fluentd_conf as conf
 from pipeline_tests._routers import fluentd_counts as counts
 from pipeline_tests._routers import rendered_keys
-from pipeline_tests._routers.files import RouterFiles, router_files
+from pipeline_tests._routers.files import RouterFiles, check_files, router_files
 from pipeline_tests._routers.kind import RouterCounters, RouterPorts
 from pipeline_tests._routers.metrics import Poll, last_json, polled_ready
 from pipeline_tests._scenario.model import Router
@@ -24,6 +24,7 @@ class FluentdRouter:
 
     def check(self, router: Router) -> None:
         rendered_keys.check(router, conf.OWNED_OUTPUT, conf.OWNED_INPUT, subsections=True)
+        check_files(router, self.presets)
 
     def log_errors(self, log: str) -> list[str]:
         return counts.problems(log)

@@ -27,7 +27,7 @@ import requests
 
 from pipeline_tests import _routers as routers
 from pipeline_tests._docker import compose, engine, images
-from pipeline_tests._errors import SetupError, TrialFailed
+from pipeline_tests._errors import PipelineTestsError
 from pipeline_tests._events import (
     Event,
     ImageProgress,
@@ -218,7 +218,7 @@ def _one_trial(planned: PlannedTrial, seat: RunEngine, index: int, total: int,
     emit(TrialStarted(label, spec.trial, index, total, spec.scenario.stop.after))
     try:
         result = run_trial(spec, seat.client, label, emit)
-    except (TrialFailed, SetupError, docker.errors.DockerException,
+    except (PipelineTestsError, docker.errors.DockerException,
             requests.exceptions.RequestException) as err:
         failure = TrialFailure(spec.topology, spec.scenario.router.kind,
                                spec.scenario.stop.sequence, spec.trial, _reason(err),
@@ -233,7 +233,7 @@ def _one_trial(planned: PlannedTrial, seat: RunEngine, index: int, total: int,
 
 
 def _reason(err: Exception) -> str:
-    if isinstance(err, (TrialFailed, SetupError)):
+    if isinstance(err, PipelineTestsError):
         return str(err)
     return (f"the Docker engine failed a request ({err}); check `docker info` and the "
             "daemon's log")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +28,24 @@ def load(path: Path) -> Scenario:
     if node is None:
         return Scenario()
     where = _Where(str(path), node)
-    loaded = build(_plain(node), where.of)
+    loaded = build(_beside(_plain(node), path), where.of)
     if loaded.matrix or loaded.exclude:  # every cell must be a valid scenario too
         matrix.cells_of(loaded, where.of)
-    config = loaded.router.config
-    if config and not Path(config).is_absolute():  # relative to the scenario file, not the cwd
-        router = dataclasses.replace(loaded.router, config=str(path.parent / config))
-        loaded = dataclasses.replace(loaded, router=router)
     return loaded
+
+
+def _beside(data: Any, path: Path) -> Any:
+    """A tier's relative `config` is relative to the scenario file, not the current directory."""
+    if not isinstance(data, dict):
+        return data
+    for tier in ("router", "aggregator"):
+        section = data.get(tier)
+        if not isinstance(section, dict):
+            continue
+        config = section.get("config")
+        if isinstance(config, str) and not Path(config).expanduser().is_absolute():
+            data[tier] = {**section, "config": str(path.parent / config)}
+    return data
 
 
 class _Where:

@@ -7,8 +7,10 @@ default; CLI flags override it through `with_overrides`, which returns a new Sce
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pipeline_tests._container import busy
@@ -357,6 +359,26 @@ def _validate_parts(s: Scenario, need: Need) -> None:
          f"'fault.target' must be one of {', '.join(FAULT_TARGETS)}.")
     need(s.fault.target == "router" or "aggregator" in s.topologies, ("fault", "target"),
          "'fault.target: aggregator' needs the aggregator topology.")
+    _validate_config_files(s, need)
+
+
+def _validate_config_files(s: Scenario, need: Need) -> None:
+    """A tier's own config file is readable, and not given with a preset (checked before
+    anything starts; the kind checks its presets, _routers/files.py)."""
+    for tier, router in (("router", s.router), ("aggregator", s.aggregator)):
+        if router.config is None:
+            continue
+        need(router.preset is None, (tier, "preset"),
+             f"the scenario gives both {tier}.config ({router.config}) and {tier}.preset "
+             f"({router.preset}). Give one: your own file, or a shipped preset.")
+        path = Path(router.config).expanduser().resolve()
+        why = ("does not exist" if not path.exists() else
+               "is not a readable file" if not path.is_file() or not os.access(path, os.R_OK)
+               else "")
+        need(not why, (tier, "config"),
+             f"the {router.kind} config file {path} ({tier}.config) {why}. Fix the path in "
+             "the scenario (relative to the scenario file; on the command line, to the current "
+             f"directory), or drop {tier}.config to use a shipped preset.")
 
 
 def _validate_sink(s: Scenario, need: Need) -> None:

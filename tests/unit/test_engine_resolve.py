@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pipeline_tests._docker.engine import Engine, resolve
-from pipeline_tests._errors import InputError
+from pipeline_tests._errors import InputError, SetupError
 
 HOST = "unix:///run/pt-test/docker.sock"
 
@@ -79,5 +79,5 @@ def test_unknown_context_names_the_contexts(config: Path, with_config_file: bool
 def test_unreadable_context(config: Path) -> None:
     _context(config, "broken")
     next(config.glob("contexts/meta/*/meta.json")).write_text("{not json")
-    with pytest.raises(InputError, match=r"^Docker context 'broken' cannot be read"):
+    with pytest.raises(SetupError, match=r"^Docker context 'broken' cannot be read"):
         resolve("broken")

@@ -17,6 +17,7 @@ from pipeline_tests._resources import data_dir
 from pipeline_tests._routers import fluent_bit_conf as fluent_bit
 from pipeline_tests._routers import fluentd_conf as fluentd
 from pipeline_tests._scenario.model import Router
+from pipeline_tests._scenario.scenario import Scenario
 
 PORTS = routers.RouterPorts(router=24224, sink=24225, metrics=2020)
 ARN = "arn:aws:ecs:us-east-1:000000000000:task/pipeline-tests/0123456789abcdef0123456789abcdef"
@@ -296,17 +297,18 @@ def test_every_kind_has_a_compose_file_and_a_default_image() -> None:
 @pytest.mark.parametrize("router, words", [
     (Router(kind="fluent-bit", config="/nonexistent/fb.conf"),
      r"config file /nonexistent/fb\.conf \(router\.config\) does not exist"),
-    (Router(kind="fluentd", preset="minimize-log-loss"), "Unknown preset 'minimize-log-loss'"),
     (Router(kind="fluent-bit", config="/etc/hostname", preset="firelens"), "Give one"),
+    (Router(kind="fluentd", config="/etc"), r"/etc \(router\.config\) is not a readable file"),
 ])
-def test_bad_router_input(tmp_path: Path, router: Router, words: str) -> None:
+def test_a_scenario_refuses_a_config_it_cannot_read(router: Router, words: str) -> None:
     with pytest.raises(InputError, match=words):
-        routers.prepare(router, tmp_path / "conf", PORTS)
+        Scenario(router=router).with_overrides()
 
 
-def test_a_directory_is_not_a_config_file(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="is not a readable file"):
-        routers.prepare(Router(kind="fluentd", config=str(tmp_path)), tmp_path / "c", PORTS)
+def test_a_kind_refuses_a_preset_it_does_not_ship() -> None:
+    with pytest.raises(InputError, match="Unknown preset 'minimize-log-loss' for router fluentd"):
+        routers.check(Router(kind="fluentd", preset="minimize-log-loss"))
+    routers.check(Router(kind="fluent-bit", preset="firelens"))
 
 
 def test_counters_while_the_router_runs_are_its_counts_so_far(tmp_path: Path) -> None:

@@ -1,0 +1,97 @@
+"""Every check of a scenario comes before any Docker call: the command, run in-process on bad
+input, exits 2 with one paragraph, and neither the Docker SDK nor the docker CLI was touched
+(both are guarded to fail the test if called), nor a run directory made."""
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+
+from pipeline_tests._cli import main
+
+
+class DockerCalled(AssertionError):
+    pass
+
+
+@pytest.fixture
+def no_docker(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[str]:
+    """Guards, not mocks: any Docker call records itself and fails the command."""
+    calls: list[str] = []
+
+    def refuse(what: str) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            calls.append(what)
+            raise DockerCalled(f"{what} was called")
+        return call
+
+    popen = subprocess.Popen.__init__
+
+    def guarded_popen(self: Any, args: Any, *rest: Any, **kwargs: Any) -> None:
+        if "docker" in str(args if isinstance(args, str) else args[0]):
+            refuse(f"subprocess {args}")()
+        popen(self, args, *rest, **kwargs)
+
+    monkeypatch.setattr(docker, "from_env", refuse("docker.from_env"))
+    monkeypatch.setattr(docker.DockerClient, "__init__", refuse("docker.DockerClient"))
+    monkeypatch.setattr(docker.APIClient, "__init__", refuse("docker.APIClient"))
+    monkeypatch.setattr(subprocess.Popen, "__init__", guarded_popen)
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
+    return calls
+
+
+def _run(tmp_path: Path, scenario: str, capsys: pytest.CaptureFixture[str],
+         *flags: str) -> tuple[int, str]:
+    path = tmp_path / "s.yaml"
+    path.write_text(scenario)
+    with pytest.raises(SystemExit) as done:
+        main(["run", str(path), "--out", str(tmp_path / "runs"), *flags])
+    out = capsys.readouterr().out
+    assert not (tmp_path / "runs").exists(), "a run directory was made"
+    return int(done.value.code or 0), " ".join(out.split())
+
+
+def test_a_missing_router_config_exits_2_before_any_docker_call(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], no_docker: list[str]) -> None:
+    code, out = _run(tmp_path, "topologies: [firelens]\nrouter:\n  kind: fluent-bit\n"
+                     "  config: ops/missing.conf\n", capsys)
+    assert (code, no_docker) == (2, [])
+    assert out == (
+        f"error: {tmp_path}/s.yaml:4: the fluent-bit config file {tmp_path}/ops/missing.conf "
+        "(router.config) does not exist. Fix the path in the scenario (relative to the scenario "
+        "file; on the command line, to the current directory), or drop router.config to use a "
+        "shipped preset.")
+
+
+def test_a_config_that_is_a_directory_and_a_config_with_a_preset(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], no_docker: list[str]) -> None:
+    code, out = _run(tmp_path, "topologies: [aggregator]\naggregator:\n  kind: fluentd\n"
+                     f"  config: {tmp_path}\n", capsys)
+    assert (code, no_docker) == (2, [])
+    assert out.startswith(f"error: {tmp_path}/s.yaml:4: the fluentd config file {tmp_path} "
+                          "(aggregator.config) is not a readable file.")
+    (tmp_path / "fb.conf").write_text("")
+    code, out = _run(tmp_path, "router: {kind: fluent-bit, config: fb.conf, preset: firelens}\n",
+                     capsys)
+    assert (code, no_docker) == (2, [])
+    assert out == (f"error: {tmp_path}/s.yaml:1: the scenario gives both router.config "
+                   f"({tmp_path}/fb.conf) and router.preset (firelens). Give one: your own "
+                   "file, or a shipped preset.")
+
+
+def test_an_unknown_preset_exits_2_before_any_docker_call(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], no_docker: list[str]) -> None:
+    code, out = _run(tmp_path, "router: {kind: fluentd, preset: minimize-log-loss}\n", capsys)
+    assert (code, no_docker) == (2, [])
+    assert out == ("error: Unknown preset 'minimize-log-loss' for router fluentd. Presets: "
+                   "firelens; or set router.config to your own file.")
+
+
+def test_the_guards_catch_a_run_that_gets_as_far_as_docker(
+        tmp_path: Path, no_docker: list[str]) -> None:
+    (tmp_path / "s.yaml").write_text("topologies: [firelens]\ntrials: 1\n")
+    with pytest.raises(DockerCalled):
+        main(["run", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "runs")])
+    assert len(no_docker) == 1
