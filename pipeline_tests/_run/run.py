@@ -42,7 +42,7 @@ from pipeline_tests._results import stored
 from pipeline_tests._results.run_results import RunResults
 from pipeline_tests._results.trial_result import TrialFailure, TrialResult
 from pipeline_tests._run import workers as run_engines
-from pipeline_tests._run.schedule import in_cell, PlannedTrial, Schedule
+from pipeline_tests._run.schedule import PlannedTrial, Schedule, in_cell
 from pipeline_tests._run.workers import RunEngine
 from pipeline_tests._scenario import matrix
 from pipeline_tests._scenario.scenario import Scenario, to_dict

@@ -78,7 +78,8 @@ def test_auto_resumes_from_the_trials_that_finished(tmp_path: Path) -> None:
     done = {"firelens__1": dataclasses.replace(RESULT, topology="firelens", router="builtin",
                                                stop="ecs", trial=1, lost=10)}
     schedule = Schedule(cells, "r1", tmp_path, done, scenario)
-    assert schedule.finished() == list(done.values())
+    assert schedule.finished() == [dataclasses.replace(
+        done["firelens__1"], cell="firelens/builtin/ecs", axes=cells[0].axes)]
     assert "direct-tcp__10" in schedule.directories() and len(schedule.directories()) == 20
     assert drive(schedule, {"firelens": [10, 10], "direct-tcp": [0, 0]}) == [
         ("firelens", 2), ("direct-tcp", 1), ("direct-tcp", 2)]

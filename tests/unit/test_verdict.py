@@ -167,11 +167,12 @@ def test_results_json_has_the_verdict_and_the_waterfalls(tmp_path) -> None:
 
 def test_a_cell_that_reached_the_rate_it_was_asked_for_paid_no_cost() -> None:
     asked = [dataclasses.replace(t, requested_rate=300, achieved_rate=300.0,
-                                 cell="topology=firelens,workload.rate=300") for t in DIRECT[:2]]
-    lossy = [dataclasses.replace(t, cell="topology=firelens,workload.rate=30000")
+                                 cell="firelens/builtin/ecs (workload.rate=300)")
+             for t in DIRECT[:2]]
+    lossy = [dataclasses.replace(t, cell="firelens/builtin/ecs (workload.rate=30000)")
              for t in FIRELENS[:1]]
     assert verdict([*asked, *lossy]).startswith(
-        "topology=firelens,workload.rate=300 lost 0 lines in 2/2 trials; ")
+        "firelens/builtin/ecs (workload.rate=300) lost 0 lines in 2/2 trials; ")
 
 
 def test_partly_known_hops_are_one_loss_unknown_in_some_trials() -> None:
