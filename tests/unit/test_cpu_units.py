@@ -83,10 +83,10 @@ def test_cpu_units_and_busy_workers_are_matrix_axes() -> None:
         "workload.busy_workers": [0, "all"]}})
     cells = cells_of(scenario)
     assert [cell.label for cell in cells] == [
-        "topology=firelens,task.cpu_units=firelens-default,workload.busy_workers=0",
-        "topology=firelens,task.cpu_units=firelens-default,workload.busy_workers=all",
-        "topology=firelens,task.cpu_units=app=256,router=1024,workload.busy_workers=0",
-        "topology=firelens,task.cpu_units=app=256,router=1024,workload.busy_workers=all"]
+        "firelens/builtin/ecs (task.cpu_units=firelens-default, workload.busy_workers=0)",
+        "firelens/builtin/ecs (task.cpu_units=firelens-default, workload.busy_workers=all)",
+        "firelens/builtin/ecs (task.cpu_units=app=256,router=1024, workload.busy_workers=0)",
+        "firelens/builtin/ecs (task.cpu_units=app=256,router=1024, workload.busy_workers=all)"]
     assert [env_of(c.scenario)["PT_ROUTER_CPU_SHARES"] for c in cells] == [
         "2", "2", "1024", "1024"]
 
