@@ -14,6 +14,7 @@ import jinja2
 from matplotlib.figure import Figure
 
 from pipeline_tests._container.tally import NO_STOP
+from pipeline_tests._results.cpu import cpu_rows
 from pipeline_tests._results.hops import Waterfall, waterfall_cells, waterfall_hops, waterfalls
 from pipeline_tests._results.log_errors import log_error_rows
 from pipeline_tests._results.sequential import run_decisions, stopped
@@ -140,6 +141,7 @@ def render_html(header: Mapping[str, Any], results: Sequence[TrialResult],
         verdict=verdict_parts(results, failures, interrupted, decisions), waterfalls=falls,
         stopped=lambda cell: stopped(decisions, cell.label, cell.trials),
         hops=waterfall_hops(falls), hop_cells=_hop_cells, logged=log_error_rows(results),
+        cpu=cpu_rows(results),
         failing=over_max_loss(results, max_loss), lost_pct=lost_pct,
         cells_svg=cells_svg(cells) if cells else "",
         rate_svg=rate_svg(curves) if curves else "",

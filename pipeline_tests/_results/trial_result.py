@@ -91,6 +91,11 @@ class TrialResult:
     # topologies file and tail with rotation.size: where each new log file began (rotation.py):
     # source, within (lines of precision), files, seqs (per stream), note (why unknown)
     rotations: Mapping[str, Any] = field(default_factory=dict)
+    # Each task container's CPU from its cgroup (cpu_use.py), and the task cgroup's: per name
+    # (app, router, task) "flood" (from the app's start to the stop) and "total" (the last
+    # reading), each {usage_s, nr_periods, nr_throttled, throttled_s, shares} or null; "note":
+    # why one is null
+    cpu: Mapping[str, Any] = field(default_factory=dict)
     # The cell's coordinates: topology, router.kind, stop.sequence (aggregator.kind in topology
     # aggregator), then each matrix axis's value, e.g. {"workload.rate": 300}
     axes: Mapping[str, Any] = field(default_factory=dict)
@@ -120,6 +125,7 @@ class TrialResult:
         data["sink"] = dict(self.sink)
         data["rotations"] = dict(self.rotations)
         data["axes"] = dict(self.axes)
+        data["cpu"] = dict(self.cpu)
         return data
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from pipeline_tests._container.tally import NO_STOP
+from pipeline_tests._results.cpu import cpu_clause
 from pipeline_tests._results.hops import trial_gaps
 from pipeline_tests._results.log_errors import LogError, merged, shown, tier_name
 from pipeline_tests._results.rotation import at_rotation
@@ -112,13 +113,13 @@ def _lossless(label: str, group: Sequence[TrialResult],
     text = f"{label} lost 0 lines in {n}/{n} trials"
     unreached = _unreached(group)
     if unreached:
-        return ", ".join([text, f"but {unreached}", *_fault_cut(group)])
+        return ", ".join([text, f"but {unreached}", *_fault_cut(group), *_cpu(group)])
     if lossy and group[0].requested_rate is None:  # as fast as it could: against the others
         other = max(lossy, key=lambda name: _shared(group[0], lossy[name][0]))  # closest lossy
         rate, other_rate = _rate(group), _rate(lossy[other])
         if rate < SLOWER * other_rate:
             text += f", but the app reached only {rate:,.0f} lines/s ({other}: {other_rate:,.0f})"
-    return ", ".join([text, *_fault_cut(group)])
+    return ", ".join([text, *_fault_cut(group), *_cpu(group)])
 
 
 def _lossy(label: str, group: Sequence[TrialResult]) -> str:
@@ -131,7 +132,13 @@ def _lossy(label: str, group: Sequence[TrialResult]) -> str:
     return ", ".join([
         f"{label} lost {_pct(pct)} ({lines}) in {len(lost)}/{len(group)} trials", _where(lost),
         _when(lost) + _at_rotation(lost), *([unreached] if unreached else []), *_fault_cut(group),
-        *_cause(lost)])
+        *_cpu(group), *_cause(lost)])
+
+
+def _cpu(group: Sequence[TrialResult]) -> list[str]:
+    """The router's share of the task's CPU and the throttling, where it was measured."""
+    clause = cpu_clause(group)
+    return [clause] if clause else []
 
 
 def _unreached(group: Sequence[TrialResult]) -> str:

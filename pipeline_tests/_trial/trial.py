@@ -29,6 +29,7 @@ from pipeline_tests._scenario.task_size import task_limits
 from pipeline_tests._trial import (
     aggregator,
     compose_env,
+    cpu_use,
     daemon_log,
     fault,
     measure,
@@ -161,7 +162,10 @@ def _run(spec: TrialSpec, client: docker.DockerClient, project: compose.Project,
     probe = TrialProbe(spec.directory, sink, spec.scenario.router, ports, label, spec.trial, emit,
                        pull=volumes.pull)
 
+    cpu = cpu_use.CpuWatch({})  # the task's cgroups, once its containers run
+
     def tick() -> None:
+        cpu.sample()
         probe.tick(clock.phase, clock.elapsed())
 
     def on_step(container: str, action: str) -> None:
@@ -177,9 +181,12 @@ def _run(spec: TrialSpec, client: docker.DockerClient, project: compose.Project,
     driver_log = daemon_log.mark(time.time(), engine=None if spec.engine.is_local
                                  else spec.engine.name)
     app = services.up(client, project, "app")
+    cpu = cpu_use.watch({"app": app, "router": router}, project.env.get("PT_TASK_CGROUP"),
+                        spec.engine.is_local, spec.engine.name)
     clock.enter("flooding")
     fault_cut = _flood(spec, second_tier if spec.scenario.fault.target == "aggregator"
                        else router, clock.flood_started, tick, volumes)
+    cpu.mark_stop()
     clock.enter("stopping")
     timeline = run_stop(spec.scenario.stop, app, router, tick, on_step)
     clock.enter("draining")
@@ -194,4 +201,4 @@ def _run(spec: TrialSpec, client: docker.DockerClient, project: compose.Project,
     logs = services.save_logs(project, spec.directory, tier)
     result = measure.measure(spec, sink, ports, tier, line_run_id, timeline, logs)
     return replace(result, seconds=round(time.monotonic() - started, 1),
-                   driver_evidence=evidence, fault_cut=fault_cut)
+                   driver_evidence=evidence, fault_cut=fault_cut, cpu=cpu.figures())

@@ -65,6 +65,14 @@ def test_a_firelens_default_task_gives_the_sidecar_2_shares_beside_a_busy_app(
     rendered = (tmp_path / "trial" / "compose.yaml").read_text()
     assert "cpu_shares: 2" in rendered and "cpu_shares: 256" in rendered
     assert "PT_BUSY_WORKERS: all" in rendered
+    # The evidence, read from the cgroups before they went: shares as the kernel held them,
+    # the busy app's CPU far above the router's, the task's quota throttling them.
+    cpu = result.cpu
+    assert cpu["note"] == ""
+    assert (cpu["app"]["flood"]["shares"], cpu["router"]["flood"]["shares"]) == (256, 2)
+    assert cpu["app"]["flood"]["usage_s"] > 10 * cpu["router"]["flood"]["usage_s"] > 0
+    assert cpu["task"]["flood"]["nr_throttled"] > 0 and cpu["task"]["flood"]["nr_periods"] > 0
+    assert cpu["router"]["total"]["usage_s"] >= cpu["router"]["flood"]["usage_s"]
 
 
 def test_a_starved_router_gets_its_trial_within_ready_timeout(
