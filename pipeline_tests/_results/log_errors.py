@@ -18,6 +18,9 @@ SHOWN_KINDS = 8  # per tier and trial: the commonest kinds (the rest are counted
 MAX_EXAMPLE = 300  # characters of an example kept
 _IDS = re.compile(r"\b[0-9a-f]{8,}\b|0x[0-9a-f]+", re.I)
 _NUMBERS = re.compile(r"\d+")
+# Fluentd prints the event it is warning about ("skip invalid event: host=... tag=... time=[...]
+# record={...}"): the event's values vary per line, so they are blanked too.
+_EVENT_VALUES = re.compile(r'\b(host|tag)="[^"]*"|\btime=\[[^\]]*\]|\brecord=\{.*\}')
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,8 @@ class LogError:
 
 
 def kind_of(message: str) -> str:
-    return _NUMBERS.sub("N", _IDS.sub("ID", message))
+    events_blanked = _EVENT_VALUES.sub(lambda m: m.group(0).split("=", 1)[0] + "=…", message)
+    return _NUMBERS.sub("N", _IDS.sub("ID", events_blanked))
 
 
 def summarise(tier: str, messages: Sequence[str],
