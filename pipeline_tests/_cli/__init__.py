@@ -138,7 +138,7 @@ def run_command(scenario_file: Path | None, rate: Any, line_size: int | None,
         _report(results)
         if view is not None:
             linger(_say)
-    _exit_status(results, chosen.max_loss)
+    _exit_status(results, None)
 
 
 def _say(text: str) -> None:
@@ -153,7 +153,7 @@ def report_command(run_dir: Path, max_loss: int | None) -> None:
     """Show a finished (or interrupted) run again and rewrite its report.html and junit.xml."""
     results = stored_run(run_dir)
     _report(results, max_loss)
-    _exit_status(results, results.max_loss if max_loss is None else max_loss)
+    _exit_status(results, max_loss)
 
 
 def _report(results: RunResults, max_loss: int | None = None) -> None:
@@ -169,14 +169,12 @@ def _report(results: RunResults, max_loss: int | None = None) -> None:
 
 
 def _exit_status(results: RunResults, max_loss: int | None) -> None:
-    failing = results.over_max_loss(max_loss)
-    if failing:
-        console.print(f"[red]FAIL[/]: lost more than {max_loss} lines in: {', '.join(failing)}")
-        sys.exit(1)
-    if results.failures:
-        console.print(f"[red]FAIL[/]: {len(results.failures)} trial(s) could not be carried "
-                      "out; the reasons are in the table above and in results.json.")
-        sys.exit(1)
+    """The run's outcome (RunResults.outcome, the live view's too) as the exit status;
+    max_loss None: the run's own."""
+    decided = results.outcome(max_loss)
+    if not decided.passed:
+        console.print(f"[red]FAIL[/]: {decided.reason}.", highlight=False)
+        sys.exit(decided.exit_code)
 
 
 @cli.command(name="sink")

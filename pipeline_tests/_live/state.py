@@ -40,18 +40,9 @@ def _trial_row(result: TrialResult) -> dict[str, Any]:
 
 
 def verdict(results: RunResults) -> tuple[bool, str]:
-    """(passed, one sentence): the run's verdict as the CLI's exit status decides it."""
-    limit = results.max_loss
-    lossy = results.over_max_loss(limit if limit is not None else 0)
-    if results.failures:
-        return False, f"{len(results.failures)} trial(s) could not be carried out"
-    if lossy:
-        allowed = f"more than {limit} lines" if limit else "lines"
-        return False, f"lost {allowed} in: {', '.join(lossy)}"
-    if not results.trials:
-        return False, "no trial finished"
-    return True, "every line delivered" if not results.lost else (
-        f"no trial lost more than {limit} lines")
+    """(passed, one sentence): the run's outcome, as the CLI's exit status decides it."""
+    decided = results.outcome()
+    return decided.passed, decided.reason
 
 
 class LiveState:

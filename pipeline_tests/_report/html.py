@@ -17,9 +17,10 @@ from pipeline_tests._container.tally import NO_STOP
 from pipeline_tests._results.cpu import cpu_rows
 from pipeline_tests._results.hops import Waterfall, waterfall_cells, waterfall_hops, waterfalls
 from pipeline_tests._results.log_errors import log_error_rows
+from pipeline_tests._results.outcome import outcome
 from pipeline_tests._results.sequential import run_decisions, stopped
 from pipeline_tests._results.side_by_side import compared, engine_rows
-from pipeline_tests._results.stats import CellStats, lost_pct, over_max_loss, summarize
+from pipeline_tests._results.stats import CellStats, lost_pct, summarize
 from pipeline_tests._results.trial_result import TrialFailure, TrialResult, cell_label
 from pipeline_tests._results.verdict import verdict_parts
 
@@ -142,7 +143,7 @@ def render_html(header: Mapping[str, Any], results: Sequence[TrialResult],
         stopped=lambda cell: stopped(decisions, cell.label, cell.trials),
         hops=waterfall_hops(falls), hop_cells=_hop_cells, logged=log_error_rows(results),
         cpu=cpu_rows(results),
-        failing=over_max_loss(results, max_loss), lost_pct=lost_pct,
+        decided=outcome(results, failures, interrupted, max_loss), lost_pct=lost_pct,
         cells_svg=cells_svg(cells) if cells else "",
         rate_svg=rate_svg(curves) if curves else "",
         loss_map_svg=loss_map_svg(results) if results else "",

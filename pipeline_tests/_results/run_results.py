@@ -12,6 +12,7 @@ from typing import Any
 
 from pipeline_tests._results.hops import waterfalls
 from pipeline_tests._results.log_errors import merged
+from pipeline_tests._results.outcome import Outcome, outcome
 from pipeline_tests._results.sequential import Decision, Rule, rule_of, run_decisions, stopped
 from pipeline_tests._results.stats import CellStats, lost_pct, over_max_loss, summarize
 from pipeline_tests._results.trial_result import TrialFailure, TrialResult, value_text
@@ -96,14 +97,20 @@ class RunResults:
         """Cells where a trial lost more than max_loss lines (default: the scenario's)."""
         return over_max_loss(self.trials, self.max_loss if max_loss is None else max_loss)
 
+    def outcome(self, max_loss: int | None = None) -> Outcome:
+        """Pass or fail (outcome.py), with `max_loss` (default: the scenario's; None: loss
+        does not fail the run): the CLI's exit status, the live view's and the report's."""
+        return outcome(self.trials, self.failures, self.interrupted,
+                       self.max_loss if max_loss is None else max_loss)
+
     def assert_no_loss(self, max_loss: int | None = None) -> None:
-        """AssertionError naming each trial that lost more than `max_loss` lines (default: the
-        scenario's max_loss, else 0) or failed: lines lost, lost ranges, hop, report.html."""
+        """AssertionError unless the run passed (`outcome`) with `max_loss` (default: the
+        scenario's max_loss, else 0), naming each trial that lost more or failed: lines lost,
+        lost ranges, hop, report.html."""
         limit = max_loss if max_loss is not None else (self.max_loss or 0)
-        lossy = [t for t in self.trials if t.lost > limit]
-        if not lossy and not self.failures and not self.interrupted and self.trials:
-            return
-        raise AssertionError(self.loss_message(lossy, limit))
+        if not self.outcome(limit).passed:
+            raise AssertionError(self.loss_message(
+                [t for t in self.trials if t.lost > limit], limit))
 
     def loss_message(self, lossy: list[TrialResult], max_loss: int) -> str:
         lines = [f"pipeline-tests run {self.run_id}: "

@@ -157,7 +157,8 @@ def test_missing_router_image_names_the_pull_and_pull_failure_is_clear(tmp_path:
 def test_report_that_cannot_be_written_is_one_paragraph(tmp_path: Path) -> None:
     (tmp_path / "results.json").write_text('{"run_id": "r1", "scenario": {}, "trials": []}')
     written = pt("report", str(tmp_path))
-    assert written.returncode == 0, written.stdout + written.stderr
+    assert written.returncode == 1, written.stdout + written.stderr  # no trial finished
+    assert "FAIL: no trial finished." in written.stdout
     assert ET.parse(tmp_path / "junit.xml").getroot().get("tests") == "0"
     (tmp_path / "report.html").unlink()
     (tmp_path / "report.html").mkdir()
