@@ -69,7 +69,7 @@ def cli() -> None:
               help="Lines/s across streams, or 'max' (as fast as the app can write).")
 @click.option("--line-size", type=click.IntRange(min=1), help="Bytes per line (default 400).")
 @click.option("--stop-after", type=click.FloatRange(min=0, min_open=True),
-              help="Seconds of flooding before the stop sequence (default 10).")
+              help="Seconds of flooding before the stop sequence (default 3).")
 @click.option("--trials", callback=lambda c, p, v: _trials(v),
               help="Trials per cell (default 3), or 'auto': each cell runs until it is "
                    "decided whether it loses (Wald's SPRT at --confidence), up to --max-trials.")

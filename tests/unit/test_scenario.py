@@ -18,7 +18,7 @@ def test_default_scenario_is_the_issue_comparison() -> None:
     s = Scenario()
     assert s.topologies == ("firelens", "direct-tcp")
     assert (s.workload.rate, s.workload.line_size, s.trials) == (None, 400, 3)
-    assert (s.stop.sequence, s.stop.after, s.stop.stop_timeout) == ("ecs", 10.0, 30.0)
+    assert (s.stop.sequence, s.stop.after, s.stop.stop_timeout) == ("ecs", 3.0, 30.0)
     assert s.router.kind == "builtin"
 
 
