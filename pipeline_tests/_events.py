@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline_tests._results.trial_result import TrialFailure, TrialResult
+from pipeline_tests._results.trial_result import TrialFailure, TrialResult, hops_for
 
 if TYPE_CHECKING:  # RunResults imports nothing from here; only the annotation needs it
     from pipeline_tests._results.run_results import RunResults
@@ -36,6 +36,7 @@ class RunStarted:
     trials: int  # planned in all (trials: auto: at most)
     to_run: int  # not already finished (a resumed run keeps the finished ones); at most
     cells: tuple[str, ...]
+    hops: tuple[str, ...] = hops_for(())  # the hops its cells count (aggregator_*: two tiers)
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,15 @@ class TrialProgress:
     received: int  # lines the sink has received so far
     router_in: int | None = None  # lines the router accepted so far (None: it does not say)
     router_out: int | None = None  # lines the router sent on so far
+    aggregator_in: int | None = None  # the same for the aggregator tier (topology aggregator)
+    aggregator_out: int | None = None
+
+    @property
+    def hops(self) -> dict[str, int | None]:
+        """The counts so far by hop (trial_result.HOPS)."""
+        return {"app": self.emitted, "router_in": self.router_in,
+                "router_out": self.router_out, "aggregator_in": self.aggregator_in,
+                "aggregator_out": self.aggregator_out, "sink": self.received}
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ Heavy modules (docker, yaml, matplotlib) are imported inside the commands that n
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,14 @@ from pipeline_tests._live.session import fan_out, linger, live_view
 from pipeline_tests._report.terminal import print_report, print_verdict
 from pipeline_tests._results.run_results import RunResults
 from pipeline_tests._results.stored import stored_run
+from pipeline_tests._routers import KINDS
+from pipeline_tests._scenario.model import (
+    DEFAULT_TOPOLOGIES,
+    STOP_SEQUENCES,
+    TOPOLOGIES,
+    Router,
+    Stop,
+)
 from pipeline_tests._version import __version__
 
 # Tables are wide: when output goes to a file or CI log, do not squeeze them to 80 columns.
@@ -34,6 +42,12 @@ Examples:
   pipeline-tests report runs/<run-id>         show a finished run again
   pipeline-tests doctor                       check Docker, Compose and the images
 """
+
+
+def _one_of(names: Iterable[str]) -> str:
+    """'a, b or c' from one of the lists the scenario checks against (help texts)."""
+    *rest, last = names
+    return f"{', '.join(rest)} or {last}" if rest else last
 
 
 def _rate(value: str | None) -> int | None | str:
@@ -79,11 +93,12 @@ def cli() -> None:
                                                     max_open=True),
               help="With --trials auto: the confidence of each cell's answer (default 0.95).")
 @click.option("--topology", multiple=True,
-              help="firelens, direct-tcp, direct-unix, file or tail; repeat for several.")
+              help=f"{_one_of(TOPOLOGIES)}; repeat for several (default: "
+                   f"{' and '.join(DEFAULT_TOPOLOGIES)}).")
 @click.option("--stop", "stop_sequence",
-              help="Stop sequence: ecs, all-at-once, kill, router-first, none, pod-delete.")
+              help=f"Stop sequence: {_one_of(STOP_SEQUENCES)} (default {Stop().sequence}).")
 @click.option("--router",
-              help="Router kind: builtin (default), fluent-bit, aws-for-fluent-bit, fluentd.")
+              help=f"Router kind: {_one_of(KINDS)} (default {Router().kind}).")
 @click.option("--router-image", metavar="IMAGE[:TAG]",
               help="The router's image instead of the kind's default (e.g. a newer tag).")
 @click.option("--router-config", type=click.Path(path_type=Path, dir_okay=False, exists=True),

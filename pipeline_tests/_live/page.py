@@ -10,7 +10,8 @@ from string import Template
 from typing import Any
 
 LABELS = {"app": "app emitted", "router_in": "router in", "router_out": "router out",
-          "sink": "sink received"}
+          "aggregator_in": "aggregator in", "aggregator_out": "aggregator out",
+          "sink": "sink received"}  # one per trial_result.HOPS (live.js has the same)
 
 
 def _num(value: Any) -> str:

@@ -22,11 +22,10 @@ from pipeline_tests._events import (
     TrialStarted,
 )
 from pipeline_tests._results.run_results import RunResults
-from pipeline_tests._results.trial_result import TrialResult
+from pipeline_tests._results.trial_result import TrialResult, hops_for
 
 SAMPLE_EVERY = 0.2  # seconds between the chart's points
 MAX_SAMPLES = 1500  # per trial; older points are thinned out beyond it
-HOPS = ("app", "router_in", "router_out", "sink")
 TRIAL_FIELDS = ("emitted", "received_distinct", "lost", "duplicates", "achieved_rate",
                 "lost_at")
 CELL_FIELDS = ("trials", "trials_with_loss", "lost_max", "lost_pct_max", "achieved_rate_mean",
@@ -48,7 +47,8 @@ def verdict(results: RunResults) -> tuple[bool, str]:
 class LiveState:
     """Fold events; `snapshot()` is the page's whole state (a late viewer needs no history)."""
 
-    def __init__(self, title: str = "pipeline-tests run", hops: tuple[str, ...] = HOPS) -> None:
+    def __init__(self, title: str = "pipeline-tests run",
+                 hops: tuple[str, ...] = hops_for(())) -> None:
         self._lock = threading.Lock()
         self.version = 0
         self._run: dict[str, Any] = {"title": title, "status": "waiting", "hops": list(hops),
@@ -84,7 +84,7 @@ class LiveState:
         if isinstance(event, RunStarted):
             self.run_dir = event.run_dir
             self._run.update(status="running", run_id=event.run_id, cells=list(event.cells),
-                             trials=event.to_run)
+                             trials=event.to_run, hops=list(event.hops))
         elif isinstance(event, CellsProgress):
             self._run.update(left=event.left_at_most, confidence=event.confidence, stopped={
                 c.label: {"trials": c.trials, "left": c.left_at_most, "answer": c.answer,
@@ -93,8 +93,8 @@ class LiveState:
             self._views[event.label] = {
                 "cell": event.label, "trial": event.trial, "index": event.index,
                 "of": event.of, "flood": event.flood_seconds, "phase": "starting",
-                "elapsed": 0.0, "counts": dict.fromkeys(HOPS), "samples": [], "steps": [],
-                "map": None, "result": None, "error": None}
+                "elapsed": 0.0, "counts": dict.fromkeys(self._run["hops"]), "samples": [],
+                "steps": [], "map": None, "result": None, "error": None}
         elif isinstance(event, TrialFinished):
             self._ended(event.result.label, event.result.trial, result=_trial_row(event.result))
         elif isinstance(event, TrialErrored):
@@ -109,13 +109,13 @@ class LiveState:
         view = self._views.get(event.label)
         if view is None or view["trial"] != event.trial:
             return False
-        counts = {"app": event.emitted, "router_in": event.router_in,
-                  "router_out": event.router_out, "sink": event.received}
+        counts = {hop: event.hops[hop] for hop in self._run["hops"]}
         view.update(phase=event.phase, elapsed=round(event.elapsed, 3), counts=counts)
         samples = view["samples"]
         if event.phase != "starting" and (
                 not samples or event.elapsed - samples[-1][0] >= SAMPLE_EVERY):
-            samples.append([round(event.elapsed, 3), *counts.values()])
+            # [t, count per hop of the run's list, in its order]
+            samples.append([round(event.elapsed, 3), *(counts[h] for h in self._run["hops"])])
             if len(samples) > MAX_SAMPLES:
                 del samples[1::2]
         return True
@@ -126,7 +126,8 @@ class LiveState:
         if view is not None and view["trial"] == trial:
             view.update(phase="finished" if outcome.get("result") else "failed", **outcome)
             if outcome.get("result"):  # the trial's exact hop counts replace the live ones
-                view["counts"] = {hop: outcome["result"]["hops"].get(hop) for hop in HOPS}
+                view["counts"] = {hop: outcome["result"]["hops"].get(hop)
+                                  for hop in self._run["hops"]}
         if outcome.get("result"):
             self._rows.append(outcome["result"])
 

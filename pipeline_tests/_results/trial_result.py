@@ -6,7 +6,7 @@ or, for a trial that could not be carried out, its failure.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +15,12 @@ from pipeline_tests._results.log_errors import LogError
 # The hops a line crosses, in order; the result says between which two a line was lost.
 # aggregator_in/_out only in topology `aggregator` (the second router tier).
 HOPS = ("app", "router_in", "router_out", "aggregator_in", "aggregator_out", "sink")
+
+
+def hops_for(topologies: Iterable[str]) -> tuple[str, ...]:
+    """The hops cells of these topologies count: aggregator_* only with topology aggregator."""
+    two_tiers = "aggregator" in topologies
+    return tuple(hop for hop in HOPS if two_tiers or not hop.startswith("aggregator_"))
 
 # What every cell label names first, in this order; any other axis follows in parentheses.
 NAMED_AXES = ("topology", "router.kind", "stop.sequence")

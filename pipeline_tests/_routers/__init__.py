@@ -5,16 +5,16 @@
   images, with a config rendered the way ECS FireLens generates one, which includes the user's own
   file (`router.config`) or a shipped preset from fixtures/routers/.
 
-A trial calls the functions below; they look the kind up and ask it.
+A trial calls the functions below; they look the kind up and ask it. KINDS is the one list of
+router kinds: the scenario's checks and the command's help are made from it. The Docker SDK is
+imported only by the functions that need an engine, so the scenario can import KINDS cheaply.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import docker
-
-from pipeline_tests._routers import images
 from pipeline_tests._routers.builtin import BuiltinRouter
 from pipeline_tests._routers.files import TAIL_PATH, presets_dir
 from pipeline_tests._routers.fluent_bit import AWS_FOR_FLUENT_BIT, FLUENT_BIT
@@ -22,6 +22,9 @@ from pipeline_tests._routers.fluentd import FLUENTD
 from pipeline_tests._routers.kind import RouterCounters, RouterKind, RouterPorts
 from pipeline_tests._routers.metrics import Poll
 from pipeline_tests._scenario.model import Router
+
+if TYPE_CHECKING:
+    import docker
 
 KINDS: dict[str, RouterKind] = {k.name: k for k in (
     BuiltinRouter(), FLUENT_BIT, AWS_FOR_FLUENT_BIT, FLUENTD)}
@@ -67,10 +70,14 @@ def counters(router: Router, state_dir: Path, ports: RouterPorts,
 
 
 def ensure_image(client: docker.DockerClient, router: Router, pull: bool) -> str:
+    from pipeline_tests._routers import images
+
     return images.ensure_image(client, KINDS[router.kind], router, pull)
 
 
 def describe_kinds(client: docker.DockerClient) -> list[tuple[str, str, str | None]]:
     """(kind, default image, local version or None when the image is absent) for `doctor`."""
+    from pipeline_tests._routers import images
+
     return [(name, kind.default_image, images.local_version(client, kind.default_image))
             for name, kind in KINDS.items()]

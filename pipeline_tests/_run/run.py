@@ -40,7 +40,7 @@ from pipeline_tests._events import (
 )
 from pipeline_tests._results import stored
 from pipeline_tests._results.run_results import RunResults
-from pipeline_tests._results.trial_result import TrialFailure, TrialResult
+from pipeline_tests._results.trial_result import TrialFailure, TrialResult, hops_for
 from pipeline_tests._run import workers as run_engines
 from pipeline_tests._run.schedule import PlannedTrial, Schedule, in_cell
 from pipeline_tests._run.workers import RunEngine
@@ -161,7 +161,8 @@ def _execute(cells: list[matrix.Cell], scenario: Scenario, run_dir: Path,
     emit = run_engines.SerialEmit(on_event)
     state = _Progress(RunResults(run_id, run_dir, header, tuple(finished)), schedule)
     emit(RunStarted(run_id, run_dir, schedule.at_most(), schedule.at_most() - len(finished),
-                    tuple(dict.fromkeys(c.label for c in schedule.progress().cells))))
+                    tuple(dict.fromkeys(c.label for c in schedule.progress().cells)),
+                    hops_for(c.scenario.topologies[0] for c in cells)))
     emit(schedule.progress())
     try:
         with sigterm_as_interrupt():

@@ -14,9 +14,10 @@ from typing import Union
 # subsection such as <server> or <buffer>.
 Keys = tuple[tuple[str, Union[str, "Keys"]], ...]
 
+# The one list of topologies (compose/<name>.yaml each) and of stop sequences: the scenario's
+# checks and the command's help are made from them. Router kinds: _routers.KINDS.
 TOPOLOGIES = ("firelens", "direct-tcp", "direct-unix", "file", "tail", "aggregator")
 DEFAULT_TOPOLOGIES = ("firelens", "direct-tcp")  # the incident's comparison
-ROUTERS = ("builtin", "fluent-bit", "aws-for-fluent-bit", "fluentd")
 STOP_SEQUENCES = ("ecs", "all-at-once", "kill", "router-first", "none", "pod-delete")
 FAULTS = ("none", "router-restart", "router-pause", "router-kill")
 FAULT_TARGETS = ("router", "aggregator")

@@ -16,6 +16,7 @@ from typing import Any
 from pipeline_tests._container import busy
 from pipeline_tests._container.line import MAX_LINE_SIZE, MIN_LINE_SIZE
 from pipeline_tests._errors import InputError
+from pipeline_tests._routers import KINDS
 from pipeline_tests._scenario import cpu_units
 from pipeline_tests._scenario.axes import Locate, parse_matrix
 from pipeline_tests._scenario.model import (
@@ -26,7 +27,6 @@ from pipeline_tests._scenario.model import (
     FAULT_TARGETS,
     FAULTS,
     LOG_MODES,
-    ROUTERS,
     SENDERS,
     STOP_SEQUENCES,
     TOPOLOGIES,
@@ -326,8 +326,8 @@ def _pair(value: Any) -> Any:
 
 def _validate_parts(s: Scenario, need: Need) -> None:
     """The pipeline's parts: router, fault, sink, driver, client."""
-    need(s.router.kind in ROUTERS, ("router", "kind"),
-         f"unknown router '{s.router.kind}'. Allowed: {', '.join(ROUTERS)}.")
+    need(s.router.kind in KINDS, ("router", "kind"),
+         f"unknown router '{s.router.kind}'. Allowed: {', '.join(KINDS)}.")
     need(s.router.flush_interval > 0 and s.router.grace >= 0, ("router",),
          "'router.flush_interval' must be > 0 and 'router.grace' >= 0 seconds.")
     need(s.router.storage_type in ("memory", "filesystem"), ("router", "storage_type"),
@@ -351,8 +351,8 @@ def _validate_parts(s: Scenario, need: Need) -> None:
     need(s.client.sender in SENDERS, ("client", "sender"),
          f"unknown sender '{s.client.sender}'. Allowed: {', '.join(SENDERS)}.")
     _validate_resources(s, need)
-    need(s.aggregator.kind in ROUTERS, ("aggregator", "kind"),
-         f"unknown aggregator '{s.aggregator.kind}'. Allowed: {', '.join(ROUTERS)}.")
+    need(s.aggregator.kind in KINDS, ("aggregator", "kind"),
+         f"unknown aggregator '{s.aggregator.kind}'. Allowed: {', '.join(KINDS)}.")
     need(s.aggregator.input in AGGREGATOR_INPUTS, ("aggregator", "input"),
          f"'aggregator.input' must be one of {', '.join(AGGREGATOR_INPUTS)}.")
     need(s.fault.target in FAULT_TARGETS, ("fault", "target"),

@@ -1,5 +1,6 @@
 """What a running trial reports for the live view and the progress bars: the hop counts
-(app, router in/out, sink) as TrialProgress, and the sink's loss map as SinkSeen.
+(app, router in/out, aggregator in/out in two tiers, sink) as TrialProgress, and the sink's
+loss map as SinkSeen.
 
 The cheap counts (the app's tally, the sink's shared counters) are read at every tick; the
 router's counters and the sink's bitmaps at most every PERIOD seconds, so the run's own pace
@@ -44,10 +45,12 @@ class TrialProbe:
 
     def __init__(self, directory: Path, sink: LiveSink, router: Router,
                  ports: routers.RouterPorts, label: str, trial: int, emit: OnEvent,
-                 pull: Pull = _no_pull) -> None:
+                 pull: Pull = _no_pull,
+                 aggregator: tuple[Router, routers.RouterPorts] | None = None) -> None:
         self.directory, self.sink, self.router, self.ports = directory, sink, router, ports
         self.label, self.trial, self.emit, self.pull = label, trial, emit, pull
-        self._router_counts = routers.RouterCounters(None, None)
+        self.aggregator = aggregator  # the second tier's settings and ports, if there is one
+        self._router_counts = self._aggregator_counts = routers.RouterCounters(None, None)
         self._last_slow = 0.0
 
     def tick(self, phase: str, elapsed: float) -> None:
@@ -56,10 +59,14 @@ class TrialProbe:
         if slow:
             self._last_slow = time.monotonic()
             self._router_counts = routers.counters(self.router, self.pull("router"), self.ports)
-        counts = self._router_counts
+            if self.aggregator is not None:
+                settings, ports = self.aggregator
+                self._aggregator_counts = routers.counters(settings, self.pull("aggregator"),
+                                                           ports)
+        counts, second = self._router_counts, self._aggregator_counts
         self.emit(TrialProgress(self.label, self.trial, phase, elapsed,
                                 tally.emitted_total if tally else 0, self.sink.live_records(),
-                                counts.received, counts.sent))
+                                counts.received, counts.sent, second.received, second.sent))
         if slow and tally is not None:
             self._seen(elapsed, tally.emitted)
 

@@ -160,7 +160,8 @@ def _run(spec: TrialSpec, client: docker.DockerClient, project: compose.Project,
         project = services.with_app_log_dir(client, project)
     clock = _Clock()
     probe = TrialProbe(spec.directory, sink, spec.scenario.router, ports, label, spec.trial, emit,
-                       pull=volumes.pull)
+                       pull=volumes.pull,
+                       aggregator=(tier.settings, tier.ports) if tier is not None else None)
 
     cpu = cpu_use.CpuWatch({})  # the task's cgroups, once its containers run
 

@@ -95,3 +95,19 @@ def test_the_guards_catch_a_run_that_gets_as_far_as_docker(
     with pytest.raises(DockerCalled):
         main(["run", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "runs")])
     assert len(no_docker) == 1
+
+
+def test_run_help_lists_the_topologies_kinds_and_stops_the_scenario_checks() -> None:
+    from click.testing import CliRunner
+
+    from pipeline_tests._cli import cli
+    from pipeline_tests._routers import KINDS
+    from pipeline_tests._scenario.model import STOP_SEQUENCES, TOPOLOGIES
+
+    text = " ".join(CliRunner().invoke(cli, ["run", "--help"], terminal_width=1000)
+                    .output.split())
+    assert f"{', '.join(TOPOLOGIES[:-1])} or {TOPOLOGIES[-1]}; repeat for several" in text
+    assert "aggregator; repeat" in text
+    assert f"Stop sequence: {', '.join(STOP_SEQUENCES[:-1])} or {STOP_SEQUENCES[-1]}" in text
+    kinds = list(KINDS)
+    assert f"Router kind: {', '.join(kinds[:-1])} or {kinds[-1]} (default builtin)" in text

@@ -24,6 +24,7 @@ from pipeline_tests._events import (
     TrialStarted,
 )
 from pipeline_tests._ledger.lost_ranges import received_ranges
+from pipeline_tests._live.page import static_tables
 from pipeline_tests._live.server import LiveServer
 from pipeline_tests._live.session import fan_out
 from pipeline_tests._live.state import LiveState
@@ -187,3 +188,21 @@ def test_server_stops_with_a_viewer_connected(tmp_path: Path) -> None:
     stream.close()
     with pytest.raises(OSError):
         urllib.request.urlopen(url, timeout=2)
+
+
+def test_a_two_tier_run_shows_the_aggregator_hops_from_the_one_hop_list(tmp_path: Path) -> None:
+    cell = "aggregator/builtin>builtin/ecs"
+    state = LiveState()
+    hops = ("app", "router_in", "router_out", "aggregator_in", "aggregator_out", "sink")
+    for event in [RunStarted("r1", tmp_path, 1, 1, (cell,), hops),
+                  TrialStarted(cell, 1, 1, 1, 2.0),
+                  TrialProgress(cell, 1, "flooding", 0.5, 300, 240, 290, 280, 270, 250)]:
+        state.apply(event)
+    _, snap = state.snapshot()
+    assert snap["run"]["hops"] == list(hops)
+    (view,) = snap["views"]
+    assert view["counts"] == {"app": 300, "router_in": 290, "router_out": 280,
+                              "aggregator_in": 270, "aggregator_out": 250, "sink": 240}
+    assert view["samples"] == [[0.5, 300, 290, 280, 270, 250, 240]]
+    assert "<th>aggregator in</th><th>aggregator out</th><th>sink received</th>" in \
+        static_tables(snap)

@@ -3,8 +3,10 @@
 "use strict";
 
 const HOPS = { app: "app emitted", router_in: "router in", router_out: "router out",
-               sink: "sink received" };
-const COLOURS = { app: "#0072b2", router_in: "#e69f00", router_out: "#cc79a7", sink: "#009e73",
+               aggregator_in: "aggregator in", aggregator_out: "aggregator out",
+               sink: "sink received" };  // labels of the hops the server lists (run.hops)
+const COLOURS = { app: "#0072b2", router_in: "#e69f00", router_out: "#cc79a7",
+                  aggregator_in: "#56b4e9", aggregator_out: "#f0e442", sink: "#009e73",
                   missing: "#d55e00" };
 const MARKS = { SIGTERM: ["#000", [8, 5]], SIGKILL: ["#c00", []], exited: ["#666", [2, 4]] };
 const RATE_WINDOW = 1.0;  // seconds over which lines/s is measured
@@ -48,7 +50,7 @@ function niceCeiling(v) {
 function chart(view, hops, width) {
   const height = 260, left = 70, bottom = 30;
   const [c, g] = canvas(width, height);
-  const series = hops.map((h) => [h, rates(view.samples, 1 + Object.keys(HOPS).indexOf(h))]);
+  const series = hops.map((h) => [h, rates(view.samples, 1 + hops.indexOf(h))]);
   const tMax = Math.max(view.flood + 2, view.elapsed, ...view.steps.map((s) => s.t)) * 1.02;
   let yMax = 1;
   for (const [, pts] of series) for (const p of pts) yMax = Math.max(yMax, p[1]);
