@@ -3,6 +3,7 @@ at each tier; the task stops, the aggregator outlives it and ends on its own, ea
 from its own state; a fault on the aggregator."""
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +69,9 @@ def test_a_dead_aggregator_is_a_finding_with_the_sidecars_own_words(image: str,
     assert (error.tier, error.count) == ("router", 1)
     assert error.first.startswith("router: sink 127.0.0.1:") and (
         "unavailable (ConnectionRefusedError(111, " in error.first)
-    assert "the sidecar logged \"router: sink 127.0.0.1:" in results_verdict(tmp_path)
+    # On a busy machine the kill at 0.5 s may come before the sidecar delivered anything.
+    assert re.search(r'the sidecar (delivered nothing and )?logged "router: sink 127\.0\.0\.1:',
+                     results_verdict(tmp_path))
 
 
 def results_verdict(out: Path) -> str:
