@@ -62,7 +62,8 @@ class CellsProgress:
 
     @property
     def decided(self) -> tuple[str, ...]:
-        return tuple(c.label for c in self.cells if c.stopped.startswith("decided"))
+        return tuple(c.label for c in self.cells
+                     if c.stopped.startswith(("decided", "bracketed")))
 
 
 @dataclass(frozen=True)

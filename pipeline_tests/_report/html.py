@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 
 from pipeline_tests._container.tally import NO_STOP
 from pipeline_tests._results.cpu import cpu_rows
+from pipeline_tests._results.frontier import Bracket, run_brackets
 from pipeline_tests._results.hops import Waterfall, waterfall_cells, waterfall_hops, waterfalls
 from pipeline_tests._results.log_errors import log_error_rows
 from pipeline_tests._results.outcome import outcome
@@ -56,6 +57,33 @@ def cells_svg(cells: Sequence[CellStats]) -> str:
     axes.invert_yaxis()
     axes.set_xlim(0, max([*means, *(c.lost_pct_max for c in cells), 1.0]) * 1.3)
     axes.set_xlabel("lines lost, % of emitted (bar: mean, whiskers: min-max)")
+    return _svg(figure)
+
+
+def frontier_svg(found: Sequence[Bracket]) -> str:
+    """Per cell (topology/router/task size...), the points a search tried (green: no loss,
+    red: loss, grey: undecided) and the bracket between the nearest two."""
+    figure = Figure(figsize=(8, 0.6 + 0.5 * len(found)))
+    axes = figure.subplots()
+    numeric = all(isinstance(p.value, (int, float)) for b in found for p in b.points)
+    for row, bracket in enumerate(found):
+        if bracket.safe is not None and bracket.lossy is not None and numeric:
+            axes.plot([bracket.safe, bracket.lossy], [row, row], color=STOP, linewidth=6,
+                      alpha=0.25, solid_capstyle="butt")
+        for point in bracket.points:
+            colour = {"loses": LOST, "does not lose": "#2ca02c"}.get(point.decision.answer,
+                                                                     "#999999")
+            x = point.value if numeric else str(point.value)
+            axes.plot([x], [row], "o", color=colour)
+            axes.annotate(f"{point.decision.trials}", (x, row), textcoords="offset points",
+                          xytext=(0, 6), ha="center", fontsize=7)
+    if numeric:
+        axes.set_xscale("log")
+    axes.set_yticks(range(len(found)), [b.cell for b in found], fontsize=8)
+    axes.set_ylim(len(found) - 0.5, -0.5)
+    axis = found[0].axis
+    axes.set_xlabel(f"{axis} (points tried, trials above each; green: no loss, red: loss, "
+                    "grey: undecided; band: the bracket)")
     return _svg(figure)
 
 
@@ -133,19 +161,22 @@ def render_html(header: Mapping[str, Any], results: Sequence[TrialResult],
                 interrupted: bool = False) -> str:
     cells = summarize(results)
     decisions = run_decisions(header.get("scenario", {}), results)
+    found = run_brackets(header.get("scenario", {}), results)
     curves = rate_curves(results)
     falls = waterfalls(results)
     return _TEMPLATES.get_template("report.html.j2").render(
         run_id=header.get("run_id", "?"), started=header.get("started", "?"),
         machine=header.get("machine", {}), scenario=header.get("scenario", {}),
         results=results, cells=cells, max_loss=max_loss,
-        verdict=verdict_parts(results, failures, interrupted, decisions), waterfalls=falls,
+        verdict=verdict_parts(results, failures, interrupted, decisions, found),
+        waterfalls=falls,
         stopped=lambda cell: stopped(decisions, cell.label, cell.trials),
         hops=waterfall_hops(falls), hop_cells=_hop_cells, logged=log_error_rows(results),
         cpu=cpu_rows(results),
         decided=outcome(results, failures, interrupted, max_loss), lost_pct=lost_pct,
         cells_svg=cells_svg(cells) if cells else "",
-        rate_svg=rate_svg(curves) if curves else "",
+        rate_svg=rate_svg(curves) if curves and not found else "",
+        brackets=found, frontier_svg=frontier_svg(found) if found else "",
         loss_map_svg=loss_map_svg(results) if results else "",
         map_rows=len(_map_rows(results)), max_map_rows=MAX_MAP_ROWS,
         engines=engine_rows(header.get("engines", []), results)

@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from pipeline_tests._results.frontier import Bracket
 from pipeline_tests._results.hops import (
     Waterfall,
     waterfall_cells,
@@ -82,6 +83,22 @@ def _reached(cell: CellStats) -> str:
     return f"[yellow]{text}[/]" if cell.unreached else text
 
 
+def search_table(found: Sequence[Bracket]) -> Table:
+    table = Table(title="Where loss starts (search)", title_justify="left")
+    for name in ("cell", "question", "no loss at", "loss at", "confidence", "trials",
+                 "points tried (value: answer, trials)"):
+        table.add_column(name, justify="right" if name in ("no loss at", "loss at",
+                                                           "confidence", "trials") else "left",
+                         no_wrap=name not in ("points tried (value: answer, trials)",))
+    for b in found:
+        points = "; ".join(f"{p.value}: {p.decision.answer} ({p.decision.trials})"
+                           for p in b.points)
+        table.add_row(b.cell, b.question, "-" if b.safe is None else str(b.safe),
+                      "-" if b.lossy is None else str(b.lossy), f"{b.confidence:.0%}",
+                      str(b.trials), points)
+    return table
+
+
 def waterfall_table(falls: Sequence[Waterfall]) -> Table:
     hops = waterfall_hops(falls)
     names = [hop.replace("_", " ") for hop in hops]
@@ -133,6 +150,8 @@ def print_report(console: Console, results: RunResults) -> None:
         console.print(trial_table(results.trials))
         console.print(cell_table(summarize(results.trials), results.decisions))
         console.print(waterfall_table(waterfalls(results.trials)))
+        if results.brackets:
+            console.print(search_table(results.brackets))
         logged = log_error_table(results.trials)
         if logged is not None:
             console.print(logged)
@@ -146,7 +165,7 @@ def print_report(console: Console, results: RunResults) -> None:
 def print_verdict(console: Console, results: RunResults) -> None:
     """The verdict (results.json `verdict`), one cell per line."""
     cells, notes = verdict_parts(results.trials, results.failures, results.interrupted,
-                                 results.decisions)
+                                 results.decisions, results.brackets)
     console.print("[bold]Verdict[/]:" + ("" if cells else " No trial finished."))
     for n, clause in enumerate(cells, 1):
         console.print(f"  {escape(clause)}{'.' if n == len(cells) else ';'}", highlight=False)

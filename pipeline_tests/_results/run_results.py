@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline_tests._results.frontier import Bracket, run_brackets
 from pipeline_tests._results.hops import waterfalls
 from pipeline_tests._results.log_errors import merged
 from pipeline_tests._results.outcome import Outcome, outcome
@@ -70,11 +71,17 @@ class RunResults:
         return run_decisions(self.header.get("scenario", {}), self.trials)
 
     @property
+    def brackets(self) -> list[Bracket]:
+        """A search's answer per cell (results.json `search`): empty without `search:`."""
+        return run_brackets(self.header.get("scenario", {}), self.trials)
+
+    @property
     def verdict(self) -> str:
         """The run's verdict in words (results.json `verdict`): which cells lost, how much, in
         how many trials, at which hop, before or after the stop signal, and what not losing
         cost."""
-        return verdict(self.trials, self.failures, self.interrupted, self.decisions)
+        return verdict(self.trials, self.failures, self.interrupted, self.decisions,
+                       self.brackets)
 
     @property
     def max_loss(self) -> int | None:
@@ -130,6 +137,7 @@ class RunResults:
                 "failed_trials": [f.as_json() for f in self.failures],
                 "cells": [self._cell_json(s, decisions) for s in self.cells],
                 "stopping_rule": None if self.rule is None else self.rule.as_json(),
+                "search": [b.as_json() for b in self.brackets],
                 "waterfalls": [dataclasses.asdict(w) for w in waterfalls(self.trials)],
                 "interrupted": self.interrupted, "verdict": self.verdict}
 

@@ -70,7 +70,7 @@ def stored_run(run_dir: Path) -> RunResults:
                           f"is not readable ({err}). Start a new run.") from err
     kept = {k: v for k, v in header.items()
             if k not in ("trials", "failed_trials", "cells", "interrupted", "verdict",
-                         "waterfalls", "stopping_rule")}  # recomputed from the trials
+                         "waterfalls", "stopping_rule", "search")}  # recomputed from the trials
     return RunResults(str(header.get("run_id", run_dir.name)), run_dir, kept, trials, failures,
                       bool(header.get("interrupted", False)))
 

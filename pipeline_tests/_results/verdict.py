@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 
 from pipeline_tests._container.tally import NO_STOP
 from pipeline_tests._results.cpu import cpu_clause
+from pipeline_tests._results.frontier import Bracket
 from pipeline_tests._results.hops import trial_gaps
 from pipeline_tests._results.log_errors import LogError, merged, shown, tier_name
 from pipeline_tests._results.rotation import at_rotation
@@ -48,19 +49,23 @@ def _pair_order(pair: str) -> tuple[int, int]:
 
 
 def verdict(trials: Sequence[TrialResult], failures: Sequence[TrialFailure] = (),
-            interrupted: bool = False, decisions: Mapping[str, Decision] | None = None) -> str:
+            interrupted: bool = False, decisions: Mapping[str, Decision] | None = None,
+            brackets: Sequence[Bracket] = ()) -> str:
     """One paragraph: the cells' clauses joined by "; ", then any failures."""
-    cells, notes = verdict_parts(trials, failures, interrupted, decisions)
+    cells, notes = verdict_parts(trials, failures, interrupted, decisions, brackets)
     text = f"{'; '.join(cells)}." if cells else "No trial finished."
     return " ".join([text, *notes])
 
 
 def verdict_parts(trials: Sequence[TrialResult], failures: Sequence[TrialFailure] = (),
-                  interrupted: bool = False, decisions: Mapping[str, Decision] | None = None
-                  ) -> tuple[list[str], list[str]]:
+                  interrupted: bool = False, decisions: Mapping[str, Decision] | None = None,
+                  brackets: Sequence[Bracket] = ()) -> tuple[list[str], list[str]]:
     """(one clause per cell, in the run's order; sentences about failures and interruption),
     for a report that lists them one per line. With `decisions` (trials: auto) each clause
-    names its answer and confidence, and a sentence says whether the cells differ."""
+    names its answer and confidence, and a sentence says whether the cells differ. With
+    `brackets` (a search) the clauses are the brackets, one per cell."""
+    if brackets:
+        return [b.text for b in brackets], verdict_parts(trials, failures, interrupted)[1]
     cells: dict[str, list[TrialResult]] = {}
     for trial in trials:
         cells.setdefault(trial.label, []).append(trial)
@@ -75,7 +80,7 @@ def verdict_parts(trials: Sequence[TrialResult], failures: Sequence[TrialFailure
         failed[failure.label] = failed.get(failure.label, 0) + 1
     notes = [f"{n} trial{'s' if n > 1 else ''} of {label} could not be carried out."
              for label, n in failed.items()]
-    if decided:
+    if decided and len(decided) > 1:
         notes.append(_compared(decided))
     if interrupted:
         notes.append("The run was interrupted: this covers only the trials that finished.")

@@ -27,7 +27,7 @@ import requests
 
 from pipeline_tests import _routers as routers
 from pipeline_tests._docker import compose, engine, images
-from pipeline_tests._errors import PipelineTestsError
+from pipeline_tests._errors import InputError, PipelineTestsError
 from pipeline_tests._events import (
     Event,
     ImageProgress,
@@ -38,11 +38,11 @@ from pipeline_tests._events import (
     TrialFinished,
     TrialStarted,
 )
-from pipeline_tests._results import stored
+from pipeline_tests._results import frontier, stored
 from pipeline_tests._results.run_results import RunResults
 from pipeline_tests._results.trial_result import TrialFailure, TrialResult, hops_for
 from pipeline_tests._run import workers as run_engines
-from pipeline_tests._run.schedule import PlannedTrial, Schedule, in_cell
+from pipeline_tests._run.schedule import PlannedTrial, Schedule, in_cell, schedule_for
 from pipeline_tests._run.workers import RunEngine
 from pipeline_tests._scenario import matrix
 from pipeline_tests._scenario.scenario import Scenario, to_dict
@@ -71,6 +71,7 @@ def run(scenario: Scenario, out: str | Path = "runs", *, on_event: OnEvent | Non
     cells = matrix.cells_of(scenario)
     for cell in cells:
         _check_routers(cell.scenario)
+    search_ends(scenario, cells)
     out = Path(out).expanduser().resolve()
     if resume:
         stored.open_run(out, resume)  # a wrong id fails before anything is built
@@ -78,6 +79,20 @@ def run(scenario: Scenario, out: str | Path = "runs", *, on_event: OnEvent | Non
         seats = _engines(cells, client, pull, emit)
         run_id, run_dir, header = _header(scenario, seats, out, resume)
     return _execute(cells, scenario, run_dir, header, seats, emit)
+
+
+def search_ends(scenario: Scenario, cells: list[matrix.Cell]) -> None:
+    """Both ends of a search's range must be valid values of every cell (before Docker)."""
+    search = scenario.search
+    if search.axis is None:
+        return
+    for value in frontier.ends(search):
+        for cell in cells:
+            try:
+                matrix.expand(scenario, {**{a: [v] for a, v in cell.values},
+                                         search.axis: [value]}, [], "search")
+            except InputError as err:
+                raise InputError(f"{err} (an end of 'search.range'/'search.values').") from err
 
 
 def _check_routers(scenario: Scenario) -> None:
@@ -155,7 +170,7 @@ def _execute(cells: list[matrix.Cell], scenario: Scenario, run_dir: Path,
     run_id = str(header["run_id"])
     done = {name: stored.load_result(data)
             for name, data in stored.finished_trials(run_dir).items()}
-    schedule = Schedule(cells, run_id, run_dir, done, scenario)
+    schedule = schedule_for(cells, run_id, run_dir, done, scenario)
     stored.discard_unfinished(run_dir, schedule.directories())
     finished = schedule.finished()
     emit = run_engines.SerialEmit(on_event)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Protocol
 
 from pipeline_tests._events import CellProgress, CellsProgress
+from pipeline_tests._results import frontier
 from pipeline_tests._results.sequential import Rule, lost_trial, rule_of
 from pipeline_tests._results.trial_result import TrialFailure, TrialResult
 from pipeline_tests._scenario import matrix
@@ -118,12 +119,15 @@ class Schedule:
 
     def record(self, planned: PlannedTrial, outcome: TrialResult | TrialFailure) -> None:
         with self._lock:
-            state = next(s for s in self._cells if s.cell is planned.cell)
+            state = next(s for s in self._states() if s.cell is planned.cell)
             state.running.discard(planned.spec.trial)
             if isinstance(outcome, TrialResult):
                 state.results[planned.spec.trial] = outcome
             else:
                 state.failed.add(planned.spec.trial)
+
+    def _states(self) -> list[_Cell]:
+        return self._cells
 
     def idle(self) -> bool:
         """No trial runs and none is wanted: the run is over."""
@@ -154,7 +158,7 @@ class Schedule:
         return CellsProgress(cells, sum(c.left_at_most for c in cells), confidence)
 
     def _progress(self, state: _Cell) -> CellProgress:
-        label = PlannedTrial(state.cell, self._planned(state, 1).spec).label
+        label = state.cell.label
         attempts = state.attempts
         wants = self._wants(state) or bool(state.running)
         left = self.rule.max_trials - attempts + len(state.running) if wants else 0
@@ -164,3 +168,126 @@ class Schedule:
         decision = self.rule.decide(state.outcomes(self.max_loss))
         stopped = "" if wants else decision.stopped
         return CellProgress(label, len(state.results), left, decision.answer, stopped)
+
+
+class SearchSchedule(Schedule):
+    """A scenario's `search:`: per cell, the points of the bisection one after another, each
+    repeated under the point rule (_results/frontier.py) until decided; the next point
+    follows from the answers so far."""
+
+    def __init__(self, cells: Sequence[matrix.Cell], run_id: str, run_dir: Path,
+                 done: Mapping[str, TrialResult], scenario: Scenario) -> None:
+        super().__init__([], run_id, run_dir, done, scenario)
+        self.search, self.scenario, self._done = scenario.search, scenario, done
+        self.run_rule = rule_of({**to_dict(scenario), "trials": "auto"}) or Rule()
+        self.point = frontier.point_rule(self.run_rule)
+        self.rule, self.sequential = self.point, True
+        self._bases = list(cells)
+        self._points: list[list[_Cell]] = [[] for _ in cells]
+        self._over = [False for _ in cells]
+
+    def directories(self) -> list[str]:
+        """Every trial directory there is: a point's directories are known only once it is
+        chosen, so any that did not finish is discarded."""
+        return sorted(p.name for p in self.run_dir.iterdir() if p.is_dir()) \
+            if self.run_dir.is_dir() else []
+
+    def finished(self) -> list[TrialResult]:
+        """A resumed run's trials: each cell's bisection replayed from them."""
+        with self._lock:
+            for b in range(len(self._bases)):
+                if not self._over[b]:
+                    self._current(b)
+            return [s.results[n] for points in self._points for s in points
+                    for n in sorted(s.results)]
+
+    def take(self, engine_name: str) -> PlannedTrial | None:
+        with self._lock:
+            for b, base in enumerate(self._bases):
+                if engine_name not in base.scenario.engines or self._over[b]:
+                    continue
+                state = self._current(b)
+                if state is not None and not state.running and self._wants(state):
+                    number = state.next_number()
+                    state.running.add(number)
+                    return self._planned(state, number)
+        return None
+
+    def idle(self) -> bool:
+        with self._lock:
+            for b in range(len(self._bases)):
+                state = self._current(b) if not self._over[b] else None
+                if state is not None and (state.running or self._wants(state)):
+                    return False
+            return True
+
+    def _states(self) -> list[_Cell]:
+        return [state for points in self._points for state in points]
+
+    def _current(self, b: int) -> _Cell | None:
+        """The point of cell b that runs next: the last one while it wants trials, else the
+        next point of the bisection (its finished trials loaded); None once the search ends."""
+        points = self._points[b]
+        while not points or not (points[-1].running or self._wants(points[-1])):
+            value = frontier.next_value(self.search, self._answers(points))
+            if value is None:
+                self._over[b] = True
+                return None
+            points.append(self._point(b, len(points), value))
+        return points[-1]
+
+    def _point(self, b: int, index: int, value: frontier.Value) -> _Cell:
+        base = self._bases[b]
+        axes = {axis: [v] for axis, v in base.values}
+        cell = matrix.expand(self.scenario, {**axes, str(self.search.axis): [value]}, [])[0]
+        state = _Cell(cell, b * 1000 + index)
+        for n in range(1, self.rule.max_trials + 1):
+            result = self._done.get(matrix.trial_dirname(cell, n))
+            if result is not None:
+                state.results[n] = in_cell(result, cell)
+        return state
+
+    def _value(self, state: _Cell) -> frontier.Value:
+        return dict(state.cell.values)[str(self.search.axis)]
+
+    def _answers(self, points: Sequence[_Cell]) -> dict[frontier.Value, str]:
+        return {self._value(s): self.point.decide(s.outcomes(self.max_loss)).answer
+                for s in points}
+
+    def at_most(self) -> int:
+        return sum(self._left(b) for b in range(len(self._bases)))
+
+    def _left(self, b: int) -> int:
+        """Trials cell b may still run: the current point's rest, then the points left."""
+        if self._over[b]:
+            return 0
+        points = self._points[b]
+        current = points[-1] if points and (points[-1].running or self._wants(points[-1])) \
+            else None
+        decided = [s for s in points if s is not current]
+        rest = self.point.max_trials - current.attempts + len(current.running) \
+            if current is not None else 0
+        left = frontier.points_left(self.search, self._answers(decided))
+        return rest + self.point.max_trials * max(0, left - (current is not None))
+
+    def progress(self) -> CellsProgress:
+        with self._lock:
+            cells = tuple(self._base_progress(b) for b in range(len(self._bases)))
+        return CellsProgress(cells, sum(c.left_at_most for c in cells), self.run_rule.confidence)
+
+    def _base_progress(self, b: int) -> CellProgress:
+        label = self._bases[b].label
+        points = self._points[b]
+        trials = sum(len(s.results) for s in points)
+        found = frontier.brackets(self.search, self.run_rule,
+                                  [s.results[n] for s in points for n in sorted(s.results)],
+                                  self.max_loss)
+        text = found[0].text.partition(": ")[2] if found else ""
+        return CellProgress(label, trials, self._left(b), text,
+                            f"bracketed at {self.run_rule.shown}" if self._over[b] else "")
+
+
+def schedule_for(cells: Sequence[matrix.Cell], run_id: str, run_dir: Path,
+                 done: Mapping[str, TrialResult], scenario: Scenario) -> Schedule:
+    kind = SearchSchedule if scenario.search.axis else Schedule
+    return kind(cells, run_id, run_dir, done, scenario)

@@ -44,6 +44,7 @@ from pipeline_tests._scenario.model import (
     Workload,
     size_bytes,
 )
+from pipeline_tests._scenario.search import Search, parse_search
 from pipeline_tests._scenario.task_size import task_limits
 
 
@@ -76,6 +77,8 @@ class Scenario:
     # The fault matrix (see matrix.py): axis -> values, and the combinations to leave out.
     matrix: tuple[tuple[str, tuple[Any, ...]], ...] = ()
     exclude: tuple[tuple[tuple[str, Any], ...], ...] = ()
+    # Where loss starts along one axis, by bisection (search.py); none by default.
+    search: Search = field(default_factory=Search)
 
     def with_overrides(self, overrides: Mapping[str, Any] | None = None, /,
                        **flags: Any) -> Scenario:
@@ -99,6 +102,7 @@ def to_dict(scenario: Scenario) -> dict[str, Any]:
     data["topologies"] = list(scenario.topologies)
     data["engines"] = list(scenario.engines)
     data["loss_shares"] = list(scenario.loss_shares)
+    data["search"] = scenario.search.as_dict()
     data["matrix"] = {axis: list(values) for axis, values in scenario.matrix}
     data["exclude"] = [dict(entry) for entry in scenario.exclude]
     for tier in ("router", "aggregator"):
@@ -111,7 +115,7 @@ _SECTIONS = {"workload": Workload, "stop": Stop, "router": Router, "aggregator":
              "driver": Driver, "client": Client, "fault": Fault, "sink": SinkDelays,
              "rotation": Rotation, "limits": Limits, "task": Task}
 _TOP = {"name", "topologies", "engines", "trials", "max_trials", "confidence", "loss_shares",
-        "max_loss", "matrix", "exclude", *_SECTIONS}
+        "max_loss", "matrix", "exclude", "search", *_SECTIONS}
 
 
 def build(data: Any, where: Locate) -> Scenario:
@@ -143,6 +147,7 @@ def build(data: Any, where: Locate) -> Scenario:
         max_loss=data.get("max_loss"),
         matrix=tuple(axes.items()),
         exclude=tuple(tuple(entry.items()) for entry in exclude),
+        search=parse_search(data.get("search"), where),
         **sections,
     )
     _validate(scenario, where)
@@ -277,6 +282,9 @@ def _validate_run(s: Scenario, need: Need) -> None:
          f"'engines' must be a non-empty list of distinct engine names (`local`, a Docker "
          f"context, or unix://, tcp://, ssh:// URLs), got {list(s.engines)!r}.")
     _validate_trials(s, need)
+    need(s.search.axis is None or s.search.axis not in dict(s.matrix), ("search", "axis"),
+         f"'search.axis' {s.search.axis} is also a matrix axis; the search chooses its values. "
+         "Drop it from the matrix.")
     need(s.max_loss is None or (isinstance(s.max_loss, int) and s.max_loss >= 0), ("max_loss",),
          f"'max_loss' must be a whole number >= 0, got {s.max_loss!r}.")
     w = s.workload
