@@ -70,8 +70,8 @@ def test_rate_max_means_unthrottled(tmp_path: Path) -> None:
      "1000, got 0."),
     ("toplogies: [firelens]\n", "scenario.yaml:1: unknown key 'toplogies'. Allowed here: "
      "aggregator, client, confidence, driver, engines, exclude, fault, limits, loss_shares, "
-     "matrix, max_loss, max_trials, name, rotation, router, sink, stop, task, topologies, "
-     "trials, workload."),
+     "matrix, max_loss, max_trials, name, rotation, router, search, sink, stop, task, "
+     "topologies, trials, workload."),
 ])
 def test_bad_scenario_names_file_line_and_allowed_values(tmp_path: Path, text: str,
                                                          message: str) -> None:
