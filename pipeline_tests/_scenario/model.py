@@ -79,6 +79,23 @@ class Router:
     # Seconds the router may take to listen once its container started (a router starved of
     # CPU starts slowly: Fluentd under 0.05 CPU took longer than 30 s)
     ready_timeout: float = 60.0
+    # builtin: µs of CPU spent on each record taken in, to stand in for a real router under
+    # starvation (the builtin relay spends far less per line than Fluentd), or a preset of
+    # COST_PRESETS
+    cost_per_record: float | str = 0.0
+
+
+# What a real router spends per record, measured here (README, "The incident"): CPU time per
+# record of real Fluentd beyond the builtin relay's own, through FireLens.
+COST_PRESETS: dict[str, float] = {"fluentd-like": 65.0}
+
+
+def cost_us(router: Router) -> float | None:
+    """The builtin router's CPU cost per record in µs; None when it is not one."""
+    cost = router.cost_per_record
+    if isinstance(cost, str):
+        return COST_PRESETS.get(cost)
+    return float(cost) if cost >= 0 else None
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from pipeline_tests._scenario.axes import Locate, parse_matrix
 from pipeline_tests._scenario.model import (
     AGGREGATOR_INPUTS,
     APP_STARTS,
+    COST_PRESETS,
     DEFAULT_TOPOLOGIES,
     DRIVER_PRESETS,
     FAULT_TARGETS,
@@ -42,6 +43,7 @@ from pipeline_tests._scenario.model import (
     Stop,
     Task,
     Workload,
+    cost_us,
     size_bytes,
 )
 from pipeline_tests._scenario.search import Search, parse_search
@@ -208,7 +210,7 @@ def _coerce(value: Any, type_name: str, where: str, key: str) -> Any:
         return _keys(value, where, key)
     kinds: dict[str, Any] = {"int": int, "int | None": int, "float": float,
                              "float | None": float, "bool": bool, "str": str, "str | None": str,
-                             "int | str": (int, str)}
+                             "int | str": (int, str), "float | str": (float, int, str)}
     kind = kinds[str(type_name)]
     if value is None and "None" in str(type_name):
         return None
@@ -338,6 +340,16 @@ def _validate_parts(s: Scenario, need: Need) -> None:
          f"unknown router '{s.router.kind}'. Allowed: {', '.join(KINDS)}.")
     need(s.router.flush_interval > 0 and s.router.grace >= 0, ("router",),
          "'router.flush_interval' must be > 0 and 'router.grace' >= 0 seconds.")
+    for tier in ("router", "aggregator"):
+        router = getattr(s, tier)
+        need(cost_us(router) is not None and not isinstance(router.cost_per_record, bool),
+             (tier, "cost_per_record"),
+             f"'{tier}.cost_per_record' must be microseconds of CPU per record (a number >= 0) "
+             f"or a preset ({', '.join(COST_PRESETS)}), got {router.cost_per_record!r}.")
+        need(router.kind == "builtin" or cost_us(router) == 0, (tier, "cost_per_record"),
+             f"'{tier}.cost_per_record' is for the builtin router, which stands in for a real "
+             f"one; the {router.kind} router spends its own CPU per record. Drop it, or set "
+             f"'{tier}.kind: builtin'.")
     need(s.router.storage_type in ("memory", "filesystem"), ("router", "storage_type"),
          f"'router.storage_type' must be memory or filesystem, got '{s.router.storage_type}'.")
     need(s.router.buffer_type in ("memory", "file"), ("router", "buffer_type"),

@@ -11,7 +11,7 @@ from pipeline_tests._errors import InstallError
 from pipeline_tests._resources import data_dir
 from pipeline_tests._routers import RouterPorts
 from pipeline_tests._scenario import cpu_units
-from pipeline_tests._scenario.model import Aggregator, Router, size_bytes
+from pipeline_tests._scenario.model import Aggregator, Router, cost_us, size_bytes
 from pipeline_tests._scenario.scenario import Scenario
 from pipeline_tests._scenario.task_size import task_limits
 
@@ -170,7 +170,8 @@ def _router_knobs(prefix: str, router: Router) -> dict[str, str]:
             f"{prefix}_GRACE": str(router.grace),
             f"{prefix}_REQUIRE_ACK": _flag(router.require_ack),
             f"{prefix}_BUFFER_LIMIT": str(router.buffer_limit),
-            f"{prefix}_PAUSE_ON_STOP": _flag(router.pause_on_stop)}
+            f"{prefix}_PAUSE_ON_STOP": _flag(router.pause_on_stop),
+            f"{prefix}_COST_PER_RECORD": f"{cost_us(router) or 0:g}"}
 
 
 def driver_opts(s: Scenario) -> dict[str, str]:

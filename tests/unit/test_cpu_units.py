@@ -11,6 +11,7 @@ from pipeline_tests._routers.kind import RouterPorts
 from pipeline_tests._scenario.cpu_units import container_units, cpu_shares, ecs_cpu_shares
 from pipeline_tests._scenario.load import load
 from pipeline_tests._scenario.matrix import cells_of
+from pipeline_tests._scenario.model import COST_PRESETS
 from pipeline_tests._scenario.scenario import Scenario
 from pipeline_tests._trial import compose_env
 
@@ -101,6 +102,10 @@ def test_cpu_units_and_busy_workers_are_matrix_axes() -> None:
     ("task.app_start", "whenever", "'task.app_start' must be one of router-ready, "
      "router-started, got 'whenever'."),
     ("router.ready_timeout", 0, "'router.ready_timeout' must be > 0 seconds, got 0."),
+    ("router.cost_per_record", "slow", "'router.cost_per_record' must be microseconds of CPU "
+     "per record (a number >= 0) or a preset (fluentd-like), got 'slow'."),
+    ("router.cost_per_record", -5, "'router.cost_per_record' must be microseconds of CPU per "
+     "record (a number >= 0) or a preset (fluentd-like), got -5."),
 ])
 def test_bad_workload_and_start_values_are_refused(key: str, value: object,
                                                    message: str) -> None:
@@ -109,8 +114,21 @@ def test_bad_workload_and_start_values_are_refused(key: str, value: object,
     assert str(err.value) == f"command line: {message}"
 
 
+def test_a_cost_per_record_for_the_builtin_router_only() -> None:
+    costly = Scenario().with_overrides({"router.cost_per_record": 40})
+    assert env_of(costly)["PT_COST_PER_RECORD"] == "40"
+    preset = Scenario().with_overrides({"router.cost_per_record": "fluentd-like"})
+    assert env_of(preset)["PT_COST_PER_RECORD"] == f"{COST_PRESETS['fluentd-like']:g}"
+    with pytest.raises(InputError) as err:
+        Scenario().with_overrides({"router.kind": "fluentd", "router.cost_per_record": 40})
+    assert str(err.value) == (
+        "command line: 'router.cost_per_record' is for the builtin router, which stands in for "
+        "a real one; the fluentd router spends its own CPU per record. Drop it, or set "
+        "'router.kind: builtin'.")
+
+
 def test_defaults_keep_what_trials_always_did() -> None:
     s = Scenario()
     assert (s.workload.busy_workers, s.task.cpu_units, s.task.app_start,
             s.router.ready_timeout) == (0, None, "router-ready", 60.0)
-    assert env_of(s)["PT_BUSY_WORKERS"] == "0"
+    assert (env_of(s)["PT_BUSY_WORKERS"], env_of(s)["PT_COST_PER_RECORD"]) == ("0", "0")

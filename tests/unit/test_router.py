@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import socket
 import stat
@@ -162,6 +163,23 @@ def test_fluent_logger_over_tcp_delivers_every_line(sink: Sink, start: Callable)
                    "dropped_at_exit", "connections", "malformed", "buffered") == (
         N, N, N, 0, 0, 0, 1, 0, 0)
     assert (final["state"], final["ready"]) == ("exited", True)
+
+
+def test_a_cost_per_record_spends_that_much_cpu_and_delivers_every_line(
+        sink: Sink, start: Callable) -> None:
+    # 500 records at 1 ms of CPU each: at least 0.5 s of the router's own CPU time, whatever
+    # the machine's load (CPU time, not wall time); the counts stay exact.
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    router = start(sink.port, PT_COST_PER_RECORD="1000")
+    _send_fluent_logger(router.state()["tcp_port"], range(500))
+    router.wait_count("acked", 500)
+    final = router.stop()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    used = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    assert used >= 0.5
+    assert _lines(sink) == (500, 500)
+    assert _counts(final, "received", "acked", "dropped_full", "dropped_at_exit") == (
+        500, 500, 0, 0)
 
 
 def test_docker_frames_over_the_unix_socket(sink: Sink, start: Callable,
