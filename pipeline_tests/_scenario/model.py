@@ -81,7 +81,7 @@ class Router:
     ready_timeout: float = 60.0
     # builtin: µs of CPU spent on each record taken in, to stand in for a real router under
     # starvation (the builtin relay spends far less per line than Fluentd), or a preset of
-    # COST_PRESETS
+    # COST_PRESETS. Real routers spend their own and ignore it (so one scenario runs both).
     cost_per_record: float | str = 0.0
 
 

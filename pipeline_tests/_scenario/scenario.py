@@ -346,10 +346,6 @@ def _validate_parts(s: Scenario, need: Need) -> None:
              (tier, "cost_per_record"),
              f"'{tier}.cost_per_record' must be microseconds of CPU per record (a number >= 0) "
              f"or a preset ({', '.join(COST_PRESETS)}), got {router.cost_per_record!r}.")
-        need(router.kind == "builtin" or cost_us(router) == 0, (tier, "cost_per_record"),
-             f"'{tier}.cost_per_record' is for the builtin router, which stands in for a real "
-             f"one; the {router.kind} router spends its own CPU per record. Drop it, or set "
-             f"'{tier}.kind: builtin'.")
     need(s.router.storage_type in ("memory", "filesystem"), ("router", "storage_type"),
          f"'router.storage_type' must be memory or filesystem, got '{s.router.storage_type}'.")
     need(s.router.buffer_type in ("memory", "file"), ("router", "buffer_type"),

@@ -114,17 +114,15 @@ def test_bad_workload_and_start_values_are_refused(key: str, value: object,
     assert str(err.value) == f"command line: {message}"
 
 
-def test_a_cost_per_record_for_the_builtin_router_only() -> None:
+def test_a_cost_per_record_for_the_builtin_router() -> None:
     costly = Scenario().with_overrides({"router.cost_per_record": 40})
     assert env_of(costly)["PT_COST_PER_RECORD"] == "40"
     preset = Scenario().with_overrides({"router.cost_per_record": "fluentd-like"})
     assert env_of(preset)["PT_COST_PER_RECORD"] == f"{COST_PRESETS['fluentd-like']:g}"
-    with pytest.raises(InputError) as err:
-        Scenario().with_overrides({"router.kind": "fluentd", "router.cost_per_record": 40})
-    assert str(err.value) == (
-        "command line: 'router.cost_per_record' is for the builtin router, which stands in for "
-        "a real one; the fluentd router spends its own CPU per record. Drop it, or set "
-        "'router.kind: builtin'.")
+    # A real router spends its own: the same scenario runs with --router fluentd.
+    real = preset.with_overrides({"router.kind": "fluentd"})
+    assert [p.name for p in compose_env.project_for("p", "firelens", real, {}).files][:2] == [
+        "firelens.yaml", "router-fluentd.yaml"]
 
 
 def test_defaults_keep_what_trials_always_did() -> None:
