@@ -14,7 +14,7 @@ import docker
 import docker.errors
 from docker.models.images import Image
 
-from pipeline_tests._docker.images import FIXTURE_REPO, Progress, _has_image, _say, fixture_image
+from pipeline_tests._docker.images import FIXTURE_REPO, Progress, _say, find_image, fixture_image
 from pipeline_tests._errors import SetupError
 
 CHUNK = 2 * 1024 * 1024
@@ -31,14 +31,14 @@ def _engine_url(client: docker.DockerClient) -> str:
 
 
 def _source_image(source: docker.DockerClient, tag: str) -> Image:
-    try:
-        return source.images.get(tag)
-    except docker.errors.ImageNotFound:
+    found = find_image(source, tag)
+    if found is None:
         raise SetupError(
             f"The image {tag} is not on the engine it should be copied from "
             f"({_engine_url(source)}). Build it there first (`pipeline-tests build-image` for "
             "the fixture image) or pull it, then run again."
-        ) from None
+        )
+    return found
 
 
 def _counted(chunks: Iterator[bytes], tag: str, progress: Progress) -> Iterator[bytes]:
@@ -74,7 +74,7 @@ def copy_image(source: docker.DockerClient, target: docker.DockerClient, tag: st
         raise SetupError(f"Copying {tag} from {_engine_url(source)} to {_engine_url(target)} "
                          f"failed ({exc}). Check both engines (`docker info`), then run "
                          "again.") from None
-    if _has_image(target, tag) is None:
+    if find_image(target, tag) is None:
         raise SetupError(f"Loading {tag} into {_engine_url(target)} reported no error, yet the "
                          "image is not there. Check that engine's log, then run again.")
 
@@ -85,7 +85,7 @@ def load_fixture_image(engine_client: docker.DockerClient, local_client: docker.
     took (None: it was there already). The local engine builds it first when it lacks it."""
     tag = fixture_image(local_client, build=True, progress=progress)
     seconds: float | None = None
-    if _has_image(engine_client, tag) is None:
+    if find_image(engine_client, tag) is None:
         started = time.monotonic()
         copy_image(local_client, engine_client, tag, progress)
         seconds = time.monotonic() - started

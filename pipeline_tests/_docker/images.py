@@ -26,6 +26,7 @@ from pathlib import Path
 
 import docker
 import docker.errors
+from docker.models.images import Image
 
 from pipeline_tests._errors import ImageMissing, SetupError
 from pipeline_tests._resources import container_package, data_dir
@@ -59,9 +60,11 @@ def _say(progress: Progress, text: str) -> None:
         progress(text)
 
 
-def _has_image(client: docker.DockerClient, tag: str) -> str | None:
+def find_image(client: docker.DockerClient, name: str) -> Image | None:
+    """The engine's image of that name or id, or None when it has none: the one "is this image
+    present?" (the fixture image, router images, copies between engines)."""
     try:
-        return client.images.get(tag).id
+        return client.images.get(name)
     except docker.errors.ImageNotFound:
         return None
 
@@ -187,7 +190,7 @@ def _import_rootfs(client: docker.DockerClient, rootfs: Path, tag: str) -> None:
             tar.stdout.close()
         tar.kill()
         tar.wait()
-    if _has_image(client, tag) is None:
+    if find_image(client, tag) is None:
         raise SetupError(f"docker import of the base rootfs did not produce {tag}: {reply}")
 
 
@@ -228,7 +231,7 @@ def _build_slim_base(client: docker.DockerClient, tag: str, progress: Progress) 
 def base_image(client: docker.DockerClient, progress: Progress = None) -> str:
     use_debootstrap = shutil.which("debootstrap") is not None
     tag = base_tag(use_debootstrap)
-    if _has_image(client, tag) is None:
+    if find_image(client, tag) is None:
         if use_debootstrap:
             _build_debootstrap_base(client, tag, progress)
         else:
@@ -288,7 +291,7 @@ def fixture_image(
     use_debootstrap = shutil.which("debootstrap") is not None
     base = base_image(client, progress) if build else base_tag(use_debootstrap)
     tag = fixture_tag(base)
-    if _has_image(client, tag) is None:
+    if find_image(client, tag) is None:
         if not build:
             raise ImageMissing(
                 f"The fixture image {tag} is not built. Build it with "

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import docker
 import docker.errors
 
+from pipeline_tests._docker.images import find_image
 from pipeline_tests._errors import ImageMissing
 from pipeline_tests._routers.kind import RouterKind
 from pipeline_tests._scenario.model import Router
@@ -16,7 +15,7 @@ def ensure_image(client: docker.DockerClient, kind: RouterKind, router: Router,
                  pull: bool) -> str:
     """The router's image, pulled when `pull` and missing; ImageMissing when still missing."""
     image = router.image or kind.default_image
-    if router.kind == "builtin" or _local_image(client, image) is not None:
+    if router.kind == "builtin" or find_image(client, image) is not None:
         return image
     if not pull:
         raise ImageMissing(f"The {router.kind} router's image {image} is not present locally. "
@@ -34,15 +33,8 @@ def ensure_image(client: docker.DockerClient, kind: RouterKind, router: Router,
 
 def local_version(client: docker.DockerClient, image: str) -> str | None:
     """The version of a local image (its OCI label, else its tag), or None when absent."""
-    found = _local_image(client, image)
+    found = find_image(client, image)
     if found is None:
         return None
     labels = found.labels or {}
     return str(labels.get("org.opencontainers.image.version") or image.rsplit(":", 1)[-1])
-
-
-def _local_image(client: docker.DockerClient, image: str) -> Any:
-    try:
-        return client.images.get(image)
-    except docker.errors.ImageNotFound:
-        return None

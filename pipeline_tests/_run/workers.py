@@ -20,7 +20,7 @@ import docker.errors
 from pipeline_tests import _routers as routers
 from pipeline_tests._docker import engine, image_copy, log_opts
 from pipeline_tests._docker.engine import Engine, EngineFacts
-from pipeline_tests._errors import SetupError
+from pipeline_tests._docker.images import find_image
 from pipeline_tests._events import Event, ImageProgress, OnEvent
 from pipeline_tests._scenario import matrix
 from pipeline_tests._trial import compose_env, task_cgroup
@@ -48,13 +48,7 @@ def prepare(name: str, local: Callable[[], docker.DockerClient], local_image: Ca
     facts = engine.facts(found, client)
     mine = [cell for cell in cells if name in cell.scenario.engines]
     if any(compose_env.has_task_limits(cell.scenario) for cell in mine):
-        if not found.is_local:
-            raise SetupError(f"Task limits (task.size, task.cpus, task.memory, task.cpu_units) "
-                             f"are a cgroup made on this machine, so they need the local engine, "
-                             f"but cells with them may run on engine {name}. Run those cells on "
-                             "`local` (an `engine` matrix axis with an `exclude`), or drop the "
-                             "task limits.")
-        task_cgroup.check_driver(client.info().get("CgroupDriver", ""))
+        task_cgroup.check_engine(found, client.info().get("CgroupDriver", ""))
     def progress(text: str) -> None:
         emit(ImageProgress(f"{name}: {text}"))
 
@@ -79,17 +73,10 @@ def _copy_router_images(cell: matrix.Cell, client: docker.DockerClient,
         tiers.append(cell.scenario.aggregator)
     for router in tiers:
         image = routers.image_for(router)
-        if router.kind == "builtin" or _has(client, image) or not _has(local(), image):
+        if router.kind == "builtin" or find_image(client, image) is not None \
+                or find_image(local(), image) is None:
             continue
         image_copy.copy_image(local(), client, image, progress)
-
-
-def _has(client: docker.DockerClient, image: str) -> bool:
-    try:
-        client.images.get(image)
-    except docker.errors.ImageNotFound:
-        return False
-    return True
 
 
 class SerialEmit:

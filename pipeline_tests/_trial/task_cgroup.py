@@ -14,6 +14,7 @@ import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline_tests._docker.engine import Engine
 from pipeline_tests._errors import SetupError
 
 ROOT = Path("/sys/fs/cgroup")
@@ -27,7 +28,20 @@ class TaskCgroup:
     root: Path
 
 
-def check_driver(driver: str) -> None:
+def check_engine(engine: Engine, driver: str) -> None:
+    """The one check that task limits can be made for trials on this engine: a cgroup on this
+    machine, so the local engine only, with Docker's cgroupfs driver (run: before anything
+    starts; a trial: again, for a caller that did not ask run)."""
+    if not engine.is_local:
+        raise SetupError(f"Task limits (task.size, task.cpus, task.memory, task.cpu_units) are "
+                         f"a cgroup made on this machine, so they need the local engine, but "
+                         f"cells with them may run on engine {engine.name}. Run those cells on "
+                         "`local` (an `engine` matrix axis with an `exclude`), or drop the task "
+                         "limits (limits.app_cpus and limits.router_cpus work anywhere).")
+    _check_driver(driver)
+
+
+def _check_driver(driver: str) -> None:
     if driver != "cgroupfs":
         raise SetupError(f"Task-level limits (task.size, task.cpus, task.memory, "
                          f"task.cpu_units) need Docker's cgroupfs cgroup driver; this engine "
@@ -38,7 +52,7 @@ def check_driver(driver: str) -> None:
 
 def create(name: str, cpus: float | None, memory: int | None, driver: str,
            root: Path = ROOT) -> TaskCgroup:
-    check_driver(driver)
+    _check_driver(driver)
     try:
         return _create_v2(name, cpus, memory, root) if (root / "cgroup.controllers").is_file() \
             else _create_v1(name, cpus, memory, root)

@@ -20,7 +20,6 @@ from pipeline_tests._container.tally import FILENAME as TALLY_FILE
 from pipeline_tests._container.tally import read_tally
 from pipeline_tests._docker import compose
 from pipeline_tests._docker.volumes import TrialVolumes
-from pipeline_tests._errors import SetupError
 from pipeline_tests._events import OnEvent, StopStep
 from pipeline_tests._results.trial_result import TrialResult
 from pipeline_tests._routers.kind import RouterPorts, free_port
@@ -83,16 +82,12 @@ def run_trial(spec: TrialSpec, client: docker.DockerClient, label: str,
 def _task_cgroup(spec: TrialSpec, client: docker.DockerClient, cleanup: ExitStack) -> str:
     """The task's cgroup (task.size, task.cpus, task.memory, task.cpu_units), removed after
     `compose down`."""
-    if not spec.engine.is_local:
-        raise SetupError(f"Task limits (task.size, task.cpus, task.memory, task.cpu_units) are "
-                         f"set up as a cgroup on this machine, so they need the local engine; "
-                         f"engine {spec.engine.name} is another. Run this scenario on `local`, "
-                         "or drop the task limits (limits.app_cpus and limits.router_cpus "
-                         "work anywhere).")
+    driver = client.info().get("CgroupDriver", "")
+    task_cgroup.check_engine(spec.engine, driver)
     task = spec.scenario.task
     limits = task_limits(task.size, task.cpus, task.memory)
     assert not isinstance(limits, str)  # the scenario was checked
-    cgroup = task_cgroup.create(spec.project, *limits, client.info().get("CgroupDriver", ""))
+    cgroup = task_cgroup.create(spec.project, *limits, driver)
     cleanup.callback(task_cgroup.remove, cgroup)
     return cgroup.parent
 
