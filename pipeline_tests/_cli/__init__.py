@@ -114,7 +114,10 @@ def cli() -> None:
 @click.option("--live", is_flag=True,
               help="Serve a live view of the run on http://127.0.0.1:PORT/ (the URL is "
                    "printed); when the run ends the final page, with report.html, stays up "
-                   "until Ctrl-C.")
+                   "until Ctrl-C (or --autoquit).")
+@click.option("--autoquit", type=click.FloatRange(min=0), metavar="SECONDS",
+              help="With --live: once the run has ended, keep the final page up this long, "
+                   "then exit (as locust's --autoquit; for scripted demos and CI).")
 @click.option("--port", type=click.IntRange(min=0, max=65535), default=0, show_default=True,
               help="The live view's port on 127.0.0.1; 0 picks a free one.")
 @click.option("--engine", "engine_names", multiple=True, metavar="NAME",
@@ -126,11 +129,14 @@ def run_command(scenario_file: Path | None, rate: Any, line_size: int | None,
                 confidence: float | None, topology: tuple[str, ...],
                 stop_sequence: str | None, router: str | None, router_image: str | None,
                 router_config: Path | None, max_loss: int | None, out: Path, pull: bool,
-                resume_id: str | None, live: bool, port: int,
+                resume_id: str | None, live: bool, autoquit: float | None, port: int,
                 engine_names: tuple[str, ...]) -> None:
     """Run SCENARIO_FILE (YAML), or the default FireLens vs direct-TCP comparison."""
     from pipeline_tests import Scenario, load_scenario, run
 
+    if autoquit is not None and not live:
+        raise InputError("--autoquit says how long the live view's final page stays up; it "
+                         "needs --live. Add --live, or drop --autoquit.")
     base = load_scenario(scenario_file) if scenario_file else Scenario()
     chosen = base.with_overrides(**{
         "workload.rate": rate, "workload.line_size": line_size, "stop.after": stop_after,
@@ -152,7 +158,7 @@ def run_command(scenario_file: Path | None, rate: Any, line_size: int | None,
             sys.exit(130)
         _report(results)
         if view is not None:
-            linger(_say)
+            linger(_say, autoquit)
     _exit_status(results, None)
 
 

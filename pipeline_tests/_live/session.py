@@ -52,15 +52,18 @@ def live_view(enabled: bool, port: int, say: Callable[[str], None],
         server.stop()
 
 
-def linger(say: Callable[[str], None]) -> None:
-    """Keep serving the final page until Ctrl-C (or SIGTERM)."""
-    say("live view: the run has ended; the final page stays up until Ctrl-C")
+def linger(say: Callable[[str], None], autoquit: float | None = None) -> None:
+    """Keep serving the final page until Ctrl-C (or SIGTERM), or for `autoquit` seconds."""
+    say("live view: the run has ended; the final page stays up "
+        + (f"for {autoquit:g} s (--autoquit) or until Ctrl-C" if autoquit is not None
+           else "until Ctrl-C"))
     # A shell's background job starts with SIGINT ignored: Ctrl-C (kill -INT) must end it too.
     previous = {sig: signal.signal(sig, signal.default_int_handler)
                 for sig in (signal.SIGINT, signal.SIGTERM)}
+    until = time.monotonic() + autoquit if autoquit is not None else None
     try:
-        while True:
-            time.sleep(3600)
+        while until is None or time.monotonic() < until:
+            time.sleep(3600 if until is None else min(1.0, max(0.0, until - time.monotonic())))
     except KeyboardInterrupt:
         pass
     finally:

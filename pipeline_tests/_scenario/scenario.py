@@ -219,7 +219,9 @@ def _coerce(value: Any, type_name: str, where: str, key: str) -> Any:
     if kind is bool and isinstance(value, str) and value.lower() in ("true", "false"):
         return value.lower() == "true"
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise InputError(f"{where}: '{key}' must be {_article(kind)}, got {value!r}.")
+        also = " of lines/s, or 'max' (as fast as the app can write)" \
+            if key == "workload.rate" else ""
+        raise InputError(f"{where}: '{key}' must be {_article(kind)}{also}, got {value!r}.")
     return value
 
 

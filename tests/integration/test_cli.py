@@ -197,3 +197,17 @@ def test_a_failed_trial_is_recorded_and_the_run_goes_on(client: docker.DockerCli
         ("direct-tcp/builtin/ecs (limits.router_nofile=1024)", "1", "0"),
         ("direct-tcp/builtin/ecs (limits.router_nofile=3)", "1", "1")]
     assert run_containers(client, f"pt-{run_dir.name}") == []
+
+
+def test_live_autoquit_exits_on_its_own_after_the_run(client: docker.DockerClient, image: str,
+                                                      tmp_path: Path) -> None:
+    done = pt("run", "--live", "--autoquit", "1", "--trials", "1", "--stop-after", "1",
+              "--rate", "300", "--topology", "direct-tcp", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    text = " ".join(done.stdout.split())
+    assert "live view: http://127.0.0.1:" in text
+    assert ("live view: the run has ended; the final page stays up for 1 s (--autoquit) or "
+            "until Ctrl-C") in text
+    (run_dir,) = tmp_path.iterdir()
+    assert [t["lost"] for t in json.loads((run_dir / "results.json").read_text())["trials"]] \
+        == [0]

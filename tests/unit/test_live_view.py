@@ -26,7 +26,7 @@ from pipeline_tests._events import (
 from pipeline_tests._ledger.lost_ranges import received_ranges
 from pipeline_tests._live.page import static_tables
 from pipeline_tests._live.server import LiveServer
-from pipeline_tests._live.session import fan_out
+from pipeline_tests._live.session import fan_out, linger
 from pipeline_tests._live.state import LiveState
 from pipeline_tests._results.run_results import RunResults
 from pipeline_tests._results.trial_result import TrialResult
@@ -206,3 +206,24 @@ def test_a_two_tier_run_shows_the_aggregator_hops_from_the_one_hop_list(tmp_path
     assert view["samples"] == [[0.5, 300, 290, 280, 270, 250, 240]]
     assert "<th>aggregator in</th><th>aggregator out</th><th>sink received</th>" in \
         static_tables(snap)
+
+
+def test_autoquit_keeps_the_final_page_up_that_long_then_returns() -> None:
+    said: list[str] = []
+    started = time.monotonic()
+    linger(said.append, autoquit=0.3)
+    assert time.monotonic() - started >= 0.3
+    assert said == ["live view: the run has ended; the final page stays up for 0.3 s "
+                    "(--autoquit) or until Ctrl-C"]
+
+
+def test_autoquit_needs_live(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pipeline_tests._cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["run", "--autoquit", "5", "--out", str(tmp_path / "runs")])
+    assert done.value.code == 2
+    assert " ".join(capsys.readouterr().out.split()) == (
+        "error: --autoquit says how long the live view's final page stays up; it needs "
+        "--live. Add --live, or drop --autoquit.")
+    assert not (tmp_path / "runs").exists()

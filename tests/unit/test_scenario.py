@@ -52,7 +52,8 @@ def test_rate_max_means_unthrottled(tmp_path: Path) -> None:
      "scenario.yaml:3: unknown stop sequence 'gentle'. "
      "Allowed: ecs, all-at-once, kill, router-first, none, pod-delete."),
     ("workload:\n  rate: fast\n",
-     "scenario.yaml:2: 'workload.rate' must be a whole number, got 'fast'."),
+     "scenario.yaml:2: 'workload.rate' must be a whole number of lines/s, or 'max' (as fast "
+     "as the app can write), got 'fast'."),
     ("workload:\n  line_size: 10\n",
      "scenario.yaml:2: 'workload.line_size' must be between 51 and 16383 bytes "
      "(the id prefix takes 50), got 10."),
