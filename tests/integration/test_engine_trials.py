@@ -38,8 +38,11 @@ def test_default_comparison_on_docker26(docker26: docker.DockerClient, tmp_path:
         assert_identities(trial)
         assert trial.engine["name"] == DOCKER26
         assert trial.engine["version"].startswith("26.1.")
-        # The tester never reads that engine's disk: its daemon log is not evidence here.
+        # The tester never reads that engine's disk: its daemon log is not evidence here,
+        # nor its containers' cgroups (their CPU figures are null, saying why).
         assert trial.driver_evidence["source"] is None
+        assert trial.cpu == {"note": "the engine docker26 is not this machine: its containers' "
+                                     "cgroups and process ids cannot be read from here"}
     direct = results.trials[1]
     assert (direct.lost, direct.received_distinct) == (0, direct.emitted)
     # 5,000 lines/s for about 2 s (the stop is timed from `up`, on a busy machine).
