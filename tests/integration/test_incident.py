@@ -99,18 +99,18 @@ def test_a_starved_router_gets_its_trial_within_ready_timeout(
 @pytest.mark.usefixtures("cgroup_v1")
 def test_a_router_at_2_shares_beside_a_busy_app_loses_where_1024_shares_does_not(
         client: docker.DockerClient, image: str, tmp_path: Path) -> None:
-    # The builtin router spending what Fluentd spends per line (fluentd-like), FireLens, 600
-    # lines/s, a busy app on every core of a 0.25 vCPU task. Measured here: at 2 shares the
-    # router got about 20 ms of CPU a second, a third of what 600 lines/s need, and lost about
-    # half; at 1024 shares it got about 200 ms a second (three times its need) and lost none.
-    shared = {"workload.rate": 600, "stop.after": 6, "router.cost_per_record": "fluentd-like",
-              "task.app_start": "router-ready"}
+    # The builtin router at 150 µs of CPU per line, FireLens at the incident's 300 lines/s, a
+    # busy app on every core of a 0.25 vCPU task. Measured here (30 s floods): at 2 shares the
+    # router got 20-30 ms of CPU a second, short of the ~55 ms 300 lines/s need, and lost 28%
+    # at 120 µs, 45% at 200 µs; at 1024 shares it can have about 200 ms a second, over three
+    # times its need, and lost none even at 300 and 400 µs.
+    shared = {"stop.after": 10, "router.cost_per_record": 150, "task.app_start": "router-ready"}
     starved, _ = trial(client, image, tmp_path / "two", task(**shared))
     fair, _ = trial(client, image, tmp_path / "fair", task(
         **shared, **{"task.cpu_units": "app=256,router=1024"}))
     figures = [(t.emitted, t.lost, t.lost_at, t.cpu["router"]["flood"]) for t in (starved, fair)]
     assert (fair.lost, fair.lost_at) == (0, "none") and fair.emitted >= 2_400, figures
-    assert starved.lost >= 0.2 * starved.emitted and starved.lost_at == "app->router_in", figures
+    assert starved.lost >= 0.05 * starved.emitted and starved.lost_at == "app->router_in", figures
     assert starved.lost == starved.lost_before_stop  # queued in the log driver, then dropped
     assert (starved.cpu["router"]["flood"]["shares"], fair.cpu["router"]["flood"]["shares"]) == (
         2, 1024)

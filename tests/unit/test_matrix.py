@@ -262,7 +262,8 @@ def test_base_values_are_kept_where_the_matrix_does_not_vary_them() -> None:
 @pytest.mark.parametrize(("name", "cells"), [
     ("flood-kill.yaml", 2), ("incident.yaml", 2), ("node-agent.yaml", 6), ("rate-sweep.yaml", 10),
     ("stop-matrix.yaml", 6), ("tail-sidecar.yaml", 9), ("fargate-sizes.yaml", 24),
-    ("firelens-async.yaml", 4), ("aggregator.yaml", 4), ("engines.yaml", 4)])
+    ("firelens-async.yaml", 4), ("aggregator.yaml", 4), ("engines.yaml", 4),
+    ("router-cost.yaml", 12)])
 def test_every_shipped_scenario_loads_and_expands(name: str, cells: int) -> None:
     path = Path(__file__).resolve().parents[2] / "scenarios" / name
     assert len(cells_of(load(path))) == cells
