@@ -11,10 +11,8 @@ and counts exactly which lines were lost, duplicated or reordered, at which hop.
 code until `run` or `load_scenario` is called.
 """
 
-from __future__ import annotations
-
-from pathlib import Path
-from typing import TYPE_CHECKING
+from pathlib import Path as _Path
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 from pipeline_tests._errors import (
     ImageMissing,
@@ -45,6 +43,7 @@ from pipeline_tests._results.stats import CellStats
 from pipeline_tests._results.stored import stored_run as load_results
 from pipeline_tests._results.trial_result import TrialFailure, TrialResult
 from pipeline_tests._scenario.model import (
+    Aggregator,
     Client,
     Driver,
     Fault,
@@ -53,37 +52,37 @@ from pipeline_tests._scenario.model import (
     Router,
     SinkDelays,
     Stop,
+    Task,
     Workload,
 )
 from pipeline_tests._scenario.scenario import Scenario
+from pipeline_tests._values import DriverEvidence, EngineFacts
 from pipeline_tests._version import __version__
 
-if TYPE_CHECKING:
+if _TYPE_CHECKING:
     import docker
 
 __all__ = [
-    "CellProgress", "CellStats", "CellsProgress", "Client", "Driver", "Event", "Fault",
-    "ImageMissing", "ImageProgress",
-    "InputError", "InstallError", "Limits", "LogError", "OnEvent", "PipelineTestsError", "Rotation",
-    "Router",
-    "RunFinished", "RunResults", "RunStarted", "Scenario", "SetupError", "SinkDelays", "SinkSeen",
-    "Stop", "StopStep",
-    "TrialErrored", "TrialFailed", "TrialFailure", "TrialFinished", "TrialProgress",
-    "TrialResult", "TrialStarted", "Workload", "__version__", "load_results", "load_scenario",
-    "run",
+    "Aggregator", "CellProgress", "CellStats", "CellsProgress", "Client", "Driver",
+    "DriverEvidence", "EngineFacts", "Event", "Fault", "ImageMissing", "ImageProgress",
+    "InputError", "InstallError", "Limits", "LogError", "OnEvent", "PipelineTestsError",
+    "Rotation", "Router", "RunFinished", "RunResults", "RunStarted", "Scenario", "SetupError",
+    "SinkDelays", "SinkSeen", "Stop", "StopStep", "Task", "TrialErrored", "TrialFailed",
+    "TrialFailure", "TrialFinished", "TrialProgress", "TrialResult", "TrialStarted", "Workload",
+    "__version__", "load_results", "load_scenario", "run",
 ]
 
 
-def load_scenario(path: str | Path) -> Scenario:
+def load_scenario(path: str | _Path) -> Scenario:
     """A scenario from a YAML file; InputError naming file:line when it is not valid."""
     from pipeline_tests._scenario.load import load
 
-    return load(Path(path))
+    return load(_Path(path))
 
 
-def run(scenario: Scenario, out: str | Path = "runs", *, on_event: OnEvent | None = None,
+def run(scenario: Scenario, out: str | _Path = "runs", *, on_event: OnEvent | None = None,
         pull: bool = False, resume: str | None = None,
-        client: docker.DockerClient | None = None) -> RunResults:
+        client: "docker.DockerClient | None" = None) -> RunResults:
     """Run every trial of `scenario` into OUT/<run-id>/; see pipeline_tests._run.run."""
     from pipeline_tests._run.run import run as _run
 

@@ -1,5 +1,5 @@
 """The CLI's progress display: rich progress bars on a terminal, a line per trial in a CI log.
-One consumer of the run's typed events (pipeline_tests.events)."""
+One consumer of the run's typed events (pipeline_tests._events)."""
 
 from __future__ import annotations
 

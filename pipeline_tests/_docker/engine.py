@@ -23,6 +23,7 @@ import requests
 from docker.context import ContextAPI
 
 from pipeline_tests._errors import InputError, SetupError
+from pipeline_tests._values import EngineFacts
 
 LOCAL = "local"
 API_TIMEOUT = 600  # a container whose log driver still flushes can keep a stop call for minutes
@@ -128,22 +129,6 @@ def _from_context(name: str) -> Engine | None:
     meta = _context_metas().get(name)
     host = ((meta or {}).get("Endpoints") or {}).get("docker", {}).get("Host")
     return Engine(name, url=str(host), context=name) if host else None
-
-
-@dataclass(frozen=True)
-class EngineFacts:
-    """What each trial records of the engine that ran it."""
-
-    name: str
-    version: str
-    api_version: str
-    kernel: str
-    os: str
-    cpus: int
-    cgroup: str  # "v1 cgroupfs", "v2 systemd", ...
-
-    def as_json(self) -> dict[str, object]:
-        return dict(self.__dict__)
 
 
 def facts(engine: Engine, client: docker.DockerClient) -> EngineFacts:

@@ -35,7 +35,7 @@ def engine_rows(engines: Sequence[Mapping[str, Any]], results: Sequence[TrialRes
     topologies = list(dict.fromkeys(r.topology for r in results))
     rows = []
     for facts in engines:
-        mine = [r for r in results if r.engine.get("name") == facts.get("name")]
+        mine = [r for r in results if r.engine is not None and r.engine.name == facts.get("name")]
         for topology in [t for t in topologies if any(r.topology == t for r in mine)] or ["-"]:
             same = [r for r in mine if r.topology == topology]
             rows.append(EngineRow(

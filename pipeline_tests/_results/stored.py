@@ -19,6 +19,7 @@ from pipeline_tests._results.log_errors import LogError
 from pipeline_tests._results.run_results import RESULTS_FILE as RESULTS
 from pipeline_tests._results.run_results import RunResults
 from pipeline_tests._results.trial_result import TrialFailure, TrialResult, cell_label
+from pipeline_tests._values import DriverEvidence, EngineFacts
 
 RESULT = "result.json"
 SHOWN_RUNS = 10
@@ -124,6 +125,8 @@ def load_result(data: Mapping[str, Any]) -> TrialResult:
     flat["latency_p50_ms"], flat["latency_p99_ms"] = latency.get("p50"), latency.get("p99")
     flat["lost_ranges"] = tuple(tuple(r) for r in flat.get("lost_ranges", ()))
     flat["hops"] = dict(flat.get("hops", {}))
+    flat["engine"] = EngineFacts.from_json(flat.get("engine"))
+    flat["driver_evidence"] = DriverEvidence.from_json(flat.get("driver_evidence"))
     for name in ("emitted_by_stream", "stop_seq"):
         flat[name] = tuple(flat.get(name, ()))
     flat["log_errors"] = tuple(LogError.from_json(e) for e in flat.get("log_errors", ()))

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline_tests._results.log_errors import LogError
+from pipeline_tests._values import DriverEvidence, EngineFacts
 
 # The hops a line crosses, in order; the result says between which two a line was lost.
 # aggregator_in/_out only in topology `aggregator` (the second router tier).
@@ -81,11 +82,10 @@ class TrialResult:
     stop_seq: tuple[int, ...] = ()  # per stream: lines emitted when the stop came (-1: never)
     # hop -> why its count is None (e.g. "router_in": "Fluent Bit's metrics ...")
     hop_unknown: Mapping[str, str] = field(default_factory=dict)
-    # dockerd's evidence of a driver-side drop (source, lines, discarding, events_discarded,
-    # reason); the lines themselves are in the trial's driver-evidence.txt
-    driver_evidence: Mapping[str, Any] = field(default_factory=dict)
-    # The engine that ran it: name, version, api_version, kernel, os, cpus, cgroup.
-    engine: Mapping[str, Any] = field(default_factory=dict)
+    # dockerd's evidence of a driver-side drop (None: not collected)
+    driver_evidence: DriverEvidence | None = None
+    # The engine that ran it (None: not recorded)
+    engine: EngineFacts | None = None
     # What each router tier logged as going wrong (log_errors.py): per tier, by kind, with
     # counts and a first example (e.g. the aggregator rejecting what the sidecar sends)
     log_errors: tuple[LogError, ...] = ()
@@ -123,8 +123,8 @@ class TrialResult:
         data["latency_ms"] = {"p50": data.pop("latency_p50_ms"), "p99": data.pop("latency_p99_ms")}
         data["hops"] = dict(self.hops)
         data["hop_unknown"] = dict(self.hop_unknown)
-        data["driver_evidence"] = dict(self.driver_evidence)
-        data["engine"] = dict(self.engine)
+        data["driver_evidence"] = self.driver_evidence.as_json() if self.driver_evidence else {}
+        data["engine"] = self.engine.as_json() if self.engine else {}
         data["emitted_by_stream"] = list(self.emitted_by_stream)
         data["stop_seq"] = list(self.stop_seq)
         data["log_errors"] = [error.as_json() for error in self.log_errors]

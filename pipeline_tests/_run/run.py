@@ -242,7 +242,7 @@ def _one_trial(planned: PlannedTrial, seat: RunEngine, index: int, total: int,
         save_result(failure, spec.directory)
         emit(TrialErrored(failure))
         return failure
-    result = dataclasses.replace(in_cell(result, planned.cell), engine=seat.facts.as_json())
+    result = dataclasses.replace(in_cell(result, planned.cell), engine=seat.facts)
     save_result(result, spec.directory)
     emit(TrialFinished(result))
     return result

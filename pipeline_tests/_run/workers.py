@@ -19,11 +19,12 @@ import docker.errors
 
 from pipeline_tests import _routers as routers
 from pipeline_tests._docker import engine, image_copy, log_opts
-from pipeline_tests._docker.engine import Engine, EngineFacts
+from pipeline_tests._docker.engine import Engine
 from pipeline_tests._docker.images import find_image
 from pipeline_tests._events import Event, ImageProgress, OnEvent
 from pipeline_tests._scenario import matrix
 from pipeline_tests._trial import compose_env, task_cgroup
+from pipeline_tests._values import EngineFacts
 
 
 @dataclass(frozen=True)

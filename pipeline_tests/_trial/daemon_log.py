@@ -16,7 +16,8 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+from pipeline_tests._values import DriverEvidence
 
 DOCKERD_LOG = Path("/var/log/pipeline-tests-dockerd.log")  # where setup.sh's dockerd writes
 EVIDENCE_FILE = "driver-evidence.txt"
@@ -55,7 +56,7 @@ def mark(now: float, log_file: Path = DOCKERD_LOG, engine: str | None = None) ->
 
 
 def collect(start: Mark, until: float, container_id: str, trial_dir: Path,
-            uses_driver: bool) -> dict[str, Any]:
+            uses_driver: bool) -> DriverEvidence:
     """The matching lines into <trial>/driver-evidence.txt; counts for the result."""
     if not uses_driver:
         return _unknown("the app does not log through Docker's fluentd driver")
@@ -68,14 +69,12 @@ def collect(start: Mark, until: float, container_id: str, trial_dir: Path,
             or (container_id and container_id in line)]
     (trial_dir / EVIDENCE_FILE).write_text(
         f"# dockerd's lines while the trial ran, from {start.source}\n" + "".join(kept))
-    return {"source": start.source, "lines": len(kept),
-            "discarding": sum(1 for line in kept if DISCARDING in line),
-            "events_discarded": None, "reason": f"{NO_COUNT}; {SHARED}"}
+    return DriverEvidence(start.source, len(kept), sum(1 for line in kept if DISCARDING in line),
+                          None, f"{NO_COUNT}; {SHARED}")
 
 
-def _unknown(reason: str) -> dict[str, Any]:
-    return {"source": None, "lines": None, "discarding": None, "events_discarded": None,
-            "reason": reason}
+def _unknown(reason: str) -> DriverEvidence:
+    return DriverEvidence(None, None, None, None, reason)
 
 
 def _read(start: Mark, until: float) -> list[str] | None:

@@ -36,11 +36,11 @@ def test_default_comparison_on_docker26(docker26: docker.DockerClient, tmp_path:
     assert [t.topology for t in results.trials] == ["firelens", "direct-tcp"]
     for trial in results.trials:
         assert_identities(trial)
-        assert trial.engine["name"] == DOCKER26
-        assert trial.engine["version"].startswith("26.1.")
+        assert trial.engine is not None and trial.engine.name == DOCKER26
+        assert trial.engine.version.startswith("26.1.")
         # The tester never reads that engine's disk: its daemon log is not evidence here,
         # nor its containers' cgroups (their CPU figures are null, saying why).
-        assert trial.driver_evidence["source"] is None
+        assert trial.driver_evidence is not None and trial.driver_evidence.source is None
         assert trial.cpu == {"note": "the engine docker26 is not this machine: its containers' "
                                      "cgroups and process ids cannot be read from here"}
     direct = results.trials[1]
@@ -60,7 +60,7 @@ def test_engine_matrix_runs_on_both_and_resumes(docker26: docker.DockerClient,
     by_cell = {cell.label: cell for cell in results.cells}
     cells = ["direct-tcp/builtin/ecs (engine=docker26)", "direct-tcp/builtin/ecs (engine=local)"]
     assert sorted(by_cell) == cells
-    engines = sorted((t.label, t.engine["name"]) for t in results.trials)
+    engines = sorted((t.label, _engine_name(t)) for t in results.trials)
     assert engines == [(cells[0], DOCKER26)] * 2 + [(cells[1], "local")] * 2
     for trial in results.trials:
         assert (trial.lost, trial.received_distinct) == (0, trial.emitted)
@@ -70,7 +70,7 @@ def test_engine_matrix_runs_on_both_and_resumes(docker26: docker.DockerClient,
     for trial_dir in sorted(run_dir.glob("*__2")):
         (trial_dir / "result.json").unlink()
     again = pt.run(scenario, tmp_path, resume=run_dir.name)
-    assert sorted((t.label, t.engine["name"]) for t in again.trials) == engines
+    assert sorted((t.label, _engine_name(t)) for t in again.trials) == engines
     stored = json.loads((run_dir / "results.json").read_text())
     assert [e["name"] for e in stored["engines"]] == ["local", DOCKER26]
     write_reports(again, None)
@@ -128,3 +128,8 @@ def test_an_engine_that_is_no_engine_is_refused_before_anything_starts(tmp_path:
         "error: Engine 'nosuch' is neither `local`, an engine URL (unix://, tcp:// or ssh://) "
         "nor a Docker context (contexts here: ")
     assert list(tmp_path.iterdir()) == []
+
+
+def _engine_name(trial: pt.TrialResult) -> str:
+    assert trial.engine is not None
+    return trial.engine.name

@@ -76,3 +76,21 @@ def test_a_run_written_with_the_old_labels_reads_back_with_the_new(tmp_path: Pat
     assert [t.label for t in results.trials] == [label, "direct-tcp/builtin/ecs"]
     assert [f.label for f in results.failures] == [label]
     assert results.cell(workload_rate=300, driver_fluentd_async=False).label == label
+
+
+def test_engine_facts_and_driver_evidence_are_typed_and_keep_their_json(tmp_path: Path) -> None:
+    engine = {"name": "local", "version": "20.10.24", "api_version": "1.41", "kernel": "6.1",
+              "os": "Debian", "cpus": 2, "cgroup": "v1 cgroupfs"}
+    evidence = {"source": "/var/log/dockerd.log", "lines": 3, "discarding": 1,
+                "events_discarded": None, "reason": "dockerd does not say how many"}
+    old = {**BASE.as_json(), "engine": engine, "driver_evidence": evidence}
+    (tmp_path / "results.json").write_text(json.dumps(
+        {"run_id": "old", "scenario": {}, "trials": [old]}))
+    (trial,) = pt.load_results(tmp_path).trials
+    assert trial.engine == pt.EngineFacts("local", "20.10.24", "1.41", "6.1", "Debian", 2,
+                                          "v1 cgroupfs")
+    assert trial.driver_evidence == pt.DriverEvidence("/var/log/dockerd.log", 3, 1, None,
+                                                      "dockerd does not say how many")
+    assert (trial.as_json()["engine"], trial.as_json()["driver_evidence"]) == (engine, evidence)
+    assert (BASE.engine, BASE.as_json()["engine"], BASE.as_json()["driver_evidence"]) == \
+        (None, {}, {})

@@ -4,6 +4,7 @@ ruff and mypy clean."""
 import ast
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 from test_report import BASE
@@ -15,8 +16,19 @@ REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "pipeline_tests"
 
 
+def test_all_is_exactly_the_public_names() -> None:
+    # Both ways, as httpx's test_all_imports_are_exported: every public name of the package is
+    # in __all__, and every name in __all__ is there.
+    # (pytest loads the submodule pytestplugin as a plugin: a module, not an exported name.)
+    public = {name for name, value in vars(pt).items() if not name.startswith("_")
+              and not isinstance(value, types.ModuleType)} | {"__version__"}
+    assert sorted(pt.__all__) == sorted(public)
+    assert len(pt.__all__) == len(set(pt.__all__))
+
+
 def test_public_api_is_exported_from_the_package() -> None:
     assert sorted(pt.__all__) == sorted(name for name in pt.__all__ if hasattr(pt, name))
+    assert {"Task", "Aggregator", "EngineFacts", "DriverEvidence"} <= set(pt.__all__)
     assert {"run", "load_scenario", "Scenario", "RunResults", "TrialResult", "CellStats",
             "PipelineTestsError", "InputError", "SetupError", "ImageMissing", "TrialFailed",
             "RunStarted", "TrialProgress", "RunFinished", "__version__"} <= set(pt.__all__)
@@ -130,7 +142,9 @@ def _third_party(package: str) -> set[str]:
 
 
 def test_the_docker_edge_knows_nothing_of_the_domain() -> None:
-    assert _imported_by("_docker") <= {"pipeline_tests._errors", "pipeline_tests._resources"}
+    assert _imported_by("_docker") <= {"pipeline_tests._errors", "pipeline_tests._resources",
+                                       "pipeline_tests._values"}
+    assert _imported_by("_values") == set()  # the standard library only
     assert _third_party("_docker") <= {"docker", "requests"}
 
 

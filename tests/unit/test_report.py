@@ -9,6 +9,7 @@ from pipeline_tests._results.run_results import RunResults
 from pipeline_tests._results.side_by_side import compared, engine_rows
 from pipeline_tests._results.stats import over_max_loss, summarize
 from pipeline_tests._results.trial_result import TrialResult, where_lost
+from pipeline_tests._values import EngineFacts
 
 BASE = TrialResult(
     topology="firelens", router="builtin", stop="ecs", trial=1, line_run_id="0badcafe",
@@ -84,10 +85,10 @@ def test_terminal_report_shows_lost_ranges() -> None:
 def test_engines_side_by_side_only_when_they_differ_from_local() -> None:
     local = {"name": "local", "version": "20.10.24", "kernel": "6.1", "cpus": 2}
     other = {"name": "docker26", "version": "26.1.5", "kernel": "6.1", "cpus": 2}
-    trials = (dataclasses.replace(BASE, engine=local),
-              dataclasses.replace(LOSSY, engine=other, achieved_rate=3000.0))
+    trials = (dataclasses.replace(BASE, engine=EngineFacts(**local)),
+              dataclasses.replace(LOSSY, engine=EngineFacts(**other), achieved_rate=3000.0))
     rows = engine_rows([local, other], (*trials, dataclasses.replace(
-        BASE, topology="direct-tcp", engine=other, achieved_rate=2000.0)))
+        BASE, topology="direct-tcp", engine=EngineFacts(**other), achieved_rate=2000.0)))
     # Per engine and topology: one lost % over FireLens and direct TCP would mix them.
     assert [(r.name, r.topology, r.trials, r.emitted, r.lost, r.lost_pct, r.rate_mean)
             for r in rows] == [
