@@ -17,7 +17,7 @@ pytestmark = pytest.mark.docker
 
 def aggregator(**overrides: Any) -> pt.Scenario:
     return pt.Scenario().with_overrides({"topologies": ["aggregator"], "trials": 1,
-                                         "stop.after": 2, "workload.rate": 2000, **overrides})
+                                         "stop.after": 2, "workload.rate": 1000, **overrides})
 
 
 def only_trial(results: pt.RunResults) -> pt.TrialResult:

@@ -19,7 +19,9 @@ from pipeline_tests._scenario.scenario import Scenario
 
 pytestmark = [pytest.mark.docker, pytest.mark.real_router]
 
-RATE, AFTER = 1000, 2.0
+# A few hundred lines/s: far below what Fluent Bit and Fluentd take even on a busy machine, so
+# a "loses nothing" here cannot be a timing result.
+RATE, AFTER = 400, 2.0
 
 
 def need_image(client: docker.DockerClient, router: Router) -> None:

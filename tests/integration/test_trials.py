@@ -15,18 +15,19 @@ pytestmark = pytest.mark.docker
 @pytest.mark.parametrize("sequence", ["ecs", "all-at-once", "kill", "none"])
 def test_trial_ledger_identities(run_one: TrialRunner, topology: str, sequence: str,
                                  tmp_path: Path) -> None:
-    scenario = Scenario(topologies=(topology,), workload=Workload(rate=2000),
+    scenario = Scenario(topologies=(topology,), workload=Workload(rate=1000),
                         stop=Stop(sequence=sequence, after=2.0, stop_timeout=10.0, drain=5.0),
                         trials=1)
     result = run_one(topology, scenario)
     assert (result.topology, result.stop, result.app_killed) == (
         topology, sequence, sequence == "kill")
     if sequence in ("ecs", "none"):
-        # A steady 2,000 lines/s is far below what either path ingests: nothing may be lost.
+        # A steady 1,000 lines/s is far below what either path ingests, even on a busy
+        # machine: nothing may be lost.
         assert (result.lost, result.app_exit_code) == (0, 0)
         assert result.hops["router_in"] == result.emitted
     if sequence == "none":
-        assert result.emitted == 4000
+        assert result.emitted == 2000
     # The `file` topology's log volume goes with the trial, as a task's volume does.
     assert not (tmp_path / "trial" / "logs").exists()
 
