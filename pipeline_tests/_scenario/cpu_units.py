@@ -39,8 +39,9 @@ def container_units(text: str, task_cpus: float | None) -> dict[str, int] | str:
     if text.strip() == FIRELENS_DEFAULT:
         if task_cpus is None:
             return (f"'task.cpu_units: {FIRELENS_DEFAULT}' gives the app the task's CPU units, "
-                    "so it needs 'task.size' or 'task.cpus'; or give the units per container, "
-                    "e.g. {app: 256, router: 0}")
+                    "so it needs 'task.size' or 'task.cpus' in the scenario's task section (a "
+                    "matrix axis may still vary it); or give the units per container, e.g. "
+                    "{app: 256, router: 0}")
         return {"app": round(task_cpus * UNITS_PER_CPU), "router": 0}
     units: dict[str, int] = {}
     for part in text.split(","):

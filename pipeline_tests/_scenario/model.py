@@ -85,21 +85,24 @@ class Router:
     cost_per_record: float | str = 0.0
 
 
-# What a real router costs per record, calibrated here against Fluentd 1.19 through FireLens at
-# the incident's 300 lines/s beside a busy app (README, "The incident, reproduced"): with 2 CPU
-# shares Fluentd lost 60-94% and the builtin router lost 70% at 300 µs. (Keeping up, at 1024
-# shares, Fluentd spent only 65 µs per line more than the relay: starved, it gets far less of
-# the CPU the shares allow than the single-threaded relay does, so the preset is what makes the
-# relay lose as Fluentd does under starvation, not Fluentd's CPU time per line.)
-COST_PRESETS: dict[str, float] = {"fluentd-like": 300.0}
+# What a real router costs per record, (unix socket and tail inputs, TCP input) in µs,
+# calibrated here against Fluentd 1.19 at the incident's 300 lines/s beside a busy app (README,
+# "The incident, reproduced", scenarios/router-cost.yaml). Through FireLens (its unix socket)
+# with 2 CPU shares Fluentd lost 60-94%, the builtin router 70% at 300 µs; over TCP Fluentd
+# lost nothing and spent 34-52 µs of CPU per line, what the relay spends itself. (Keeping up,
+# at 1024 shares, Fluentd spent only 65 µs per FireLens line more than the relay: starved, it
+# gets far less of the CPU its shares allow than the single-threaded relay does, so the preset
+# is what makes the relay lose as Fluentd does, not Fluentd's CPU time per line.)
+COST_PRESETS: dict[str, tuple[float, float]] = {"fluentd-like": (300.0, 0.0)}
 
 
-def cost_us(router: Router) -> float | None:
-    """The builtin router's CPU cost per record in µs; None when it is not one."""
+def cost_us(router: Router) -> tuple[float, float] | None:
+    """The builtin router's CPU cost per record in µs, (unix socket and tail, TCP); None when
+    the setting is not one."""
     cost = router.cost_per_record
     if isinstance(cost, str):
         return COST_PRESETS.get(cost)
-    return float(cost) if cost >= 0 else None
+    return (float(cost), float(cost)) if cost >= 0 else None
 
 
 @dataclass(frozen=True)

@@ -171,7 +171,12 @@ def _router_knobs(prefix: str, router: Router) -> dict[str, str]:
             f"{prefix}_REQUIRE_ACK": _flag(router.require_ack),
             f"{prefix}_BUFFER_LIMIT": str(router.buffer_limit),
             f"{prefix}_PAUSE_ON_STOP": _flag(router.pause_on_stop),
-            f"{prefix}_COST_PER_RECORD": f"{cost_us(router) or 0:g}"}
+            **_cost_knobs(prefix, router)}
+
+
+def _cost_knobs(prefix: str, router: Router) -> dict[str, str]:
+    unix, tcp = cost_us(router) or (0.0, 0.0)
+    return {f"{prefix}_COST_PER_RECORD": f"{unix:g}", f"{prefix}_COST_PER_RECORD_TCP": f"{tcp:g}"}
 
 
 def driver_opts(s: Scenario) -> dict[str, str]:

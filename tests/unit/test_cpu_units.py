@@ -34,8 +34,8 @@ def test_firelens_default_gives_the_app_the_tasks_units_and_the_sidecar_none() -
 
 @pytest.mark.parametrize(("cpu_units", "message"), [
     ("firelens-default", "'task.cpu_units: firelens-default' gives the app the task's CPU "
-     "units, so it needs 'task.size' or 'task.cpus'; or give the units per container, e.g. "
-     "{app: 256, router: 0}."),
+     "units, so it needs 'task.size' or 'task.cpus' in the scenario's task section (a matrix "
+     "axis may still vary it); or give the units per container, e.g. {app: 256, router: 0}."),
     ("app=256,sidecar=0", "'task.cpu_units' must be 'firelens-default' or ECS CPU units per "
      "container (app, router; whole numbers, 1024 = one vCPU), e.g. {app: 256, router: 0}, got "
      "'app=256,sidecar=0'."),
@@ -68,6 +68,13 @@ def test_a_yaml_mapping_of_units_and_the_files_and_variables_it_gives(tmp_path: 
         "(task.cpu_units)")
     assert "PT_ROUTER_CPU_SHARES" not in env_of(Scenario())
     assert compose_env.cpu_of(Scenario(), "router") == ""
+
+
+def test_firelens_default_with_the_task_size_on_a_matrix_axis() -> None:
+    cells = cells_of(Scenario().with_overrides({
+        "topologies": ["firelens"], "task.cpu_units": "firelens-default",
+        "task.size": "0.25vcpu-0.5gb", "matrix": {"task.size": ["0.25vcpu-0.5gb", "1vcpu-2gb"]}}))
+    assert [env_of(c.scenario)["PT_APP_CPU_SHARES"] for c in cells] == ["256", "1024"]
 
 
 def test_cpu_units_alone_make_a_task_cgroup_without_a_quota() -> None:
@@ -115,10 +122,12 @@ def test_bad_workload_and_start_values_are_refused(key: str, value: object,
 
 
 def test_a_cost_per_record_for_the_builtin_router() -> None:
-    costly = Scenario().with_overrides({"router.cost_per_record": 40})
-    assert env_of(costly)["PT_COST_PER_RECORD"] == "40"
+    costly = env_of(Scenario().with_overrides({"router.cost_per_record": 40}))
+    assert (costly["PT_COST_PER_RECORD"], costly["PT_COST_PER_RECORD_TCP"]) == ("40", "40")
     preset = Scenario().with_overrides({"router.cost_per_record": "fluentd-like"})
-    assert env_of(preset)["PT_COST_PER_RECORD"] == f"{COST_PRESETS['fluentd-like']:g}"
+    unix, tcp = COST_PRESETS["fluentd-like"]  # Fluentd's unix socket input costs, its TCP not
+    assert (env_of(preset)["PT_COST_PER_RECORD"], env_of(preset)["PT_COST_PER_RECORD_TCP"]) == (
+        f"{unix:g}", f"{tcp:g}") == ("300", "0")
     # A real router spends its own: the same scenario runs with --router fluentd.
     real = preset.with_overrides({"router.kind": "fluentd"})
     assert [p.name for p in compose_env.project_for("p", "firelens", real, {}).files][:2] == [
