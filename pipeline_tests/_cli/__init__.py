@@ -35,8 +35,8 @@ console = Console(width=None if sys.stdout.isatty() else 200)
 
 EPILOG = """\b
 Examples:
-  pipeline-tests run                          FireLens vs direct TCP, 3 trials each
-  pipeline-tests run --trials auto            each cell until decided (95% confidence)
+  pipeline-tests run                          FireLens vs direct TCP, each until decided
+  pipeline-tests run --trials 3               3 trials each
   pipeline-tests run scenarios/rate-sweep.yaml
   pipeline-tests run --router fluent-bit --router-config ops/fluent-bit.conf --rate 300
   pipeline-tests report runs/<run-id>         show a finished run again
@@ -85,7 +85,7 @@ def cli() -> None:
 @click.option("--stop-after", type=click.FloatRange(min=0, min_open=True),
               help="Seconds of flooding before the stop sequence (default 3).")
 @click.option("--trials", callback=lambda c, p, v: _trials(v),
-              help="Trials per cell (default 3), or 'auto': each cell runs until it is "
+              help="Trials per cell, or 'auto' (the default): each cell runs until it is "
                    "decided whether it loses (Wald's SPRT at --confidence), up to --max-trials.")
 @click.option("--max-trials", type=click.IntRange(min=1, max=1000),
               help="With --trials auto: the most trials a cell runs (default 10).")

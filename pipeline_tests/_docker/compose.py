@@ -62,11 +62,18 @@ def container(client: docker.DockerClient, project: Project, service: str) -> Co
     return found[0]
 
 
-def save_logs(project: Project, service: str, path: Path, tail: int | None = None) -> str:
-    """The service's log, written to `path`; its text."""
+def save_logs(client: docker.DockerClient, project: Project, service: str, path: Path,
+              tail: int | None = None) -> str:
+    """The service's log (Docker's time stamp before each line), written to `path`; its text.
+    Read through the engine's API: a `docker compose logs` process per service cost a core
+    for a second on a 2-core machine (benchmarks/bench_instrument.py)."""
     # The app's own output is the flood itself (Docker keeps a copy): keep only its tail.
-    limit = ["--tail", str(tail)] if tail else []
-    text = _run(project, "logs", "--no-color", "--timestamps", *limit, service, check=False)
+    try:
+        found = container(client, project, service)
+        raw = found.logs(timestamps=True, tail=tail if tail else "all")
+    except (TrialFailed, docker.errors.DockerException):
+        raw = b""  # no such service in this topology, or it is gone: nothing logged
+    text = raw.decode(errors="replace")
     path.write_text(text)
     return text
 

@@ -48,7 +48,7 @@ def _tar_of(source: Path, name: str) -> bytes:
 class TrialVolumes:
     """The trial's volumes through its sink container; copies land in `directory`/<volume>."""
 
-    def __init__(self, container: Any, directory: Path, every: float = 0.25) -> None:
+    def __init__(self, container: Any, directory: Path, every: float = 1.0) -> None:
         self.container, self.directory, self.every = container, directory, every
         self._pulled: dict[str, float] = {}
 

@@ -68,7 +68,7 @@ class Scenario:
     # A number of trials per cell, or "auto": each cell runs until the stopping rule
     # (_results/sequential.py: Wald's SPRT) decides "does it lose?" at `confidence`, between
     # the loss shares `loss_shares` (H0, H1), or until `max_trials`.
-    trials: int | str = 3
+    trials: int | str = "auto"  # the same verdict as 3 fixed trials, sooner (README)
     max_trials: int = 10
     confidence: float = 0.95
     loss_shares: tuple[float, float] = (0.1, 0.9)
@@ -142,7 +142,7 @@ def build(data: Any, where: Locate) -> Scenario:
         name=str(data.get("name", "default")),
         topologies=tuple(topologies) if isinstance(topologies, list) else topologies,
         engines=tuple(engines) if isinstance(engines, list) else engines,
-        trials=data.get("trials", 3),
+        trials=data.get("trials", "auto"),
         max_trials=data.get("max_trials", 10),
         confidence=data.get("confidence", 0.95),
         loss_shares=_pair(data.get("loss_shares", (0.1, 0.9))),

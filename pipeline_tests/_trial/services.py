@@ -13,6 +13,8 @@ from typing import Any
 import docker
 
 from pipeline_tests import _routers as routers
+from pipeline_tests._container.tally import FILENAME as TALLY_FILE
+from pipeline_tests._container.tally import read_tally
 from pipeline_tests._docker import compose
 from pipeline_tests._docker.volumes import TrialVolumes, mountpoint
 from pipeline_tests._errors import TrialFailed
@@ -46,18 +48,37 @@ def wait_ready(settings: Router, volumes: TrialVolumes, volume: str, ports: Rout
                       "scenario.")
 
 
+DRAIN_READ = 0.25  # seconds between the drain's reads of the sink's count
+ALL_IN_STILL = 0.25  # with every line received, the count need stay only this long
+
+
 def wait_drained(sink: SinkContainer, drain: float, tick: Callable[[], None],
-                 still: float = 1.0) -> None:
-    """Until the sink's count stops moving for `still` seconds, at most `drain` seconds."""
+                 still: float = 1.0, all_in: Callable[[], bool] | None = None) -> None:
+    """Until the sink's count stops moving for `still` seconds, at most `drain` seconds; once
+    `all_in()` says the sink has every line the app emitted, ALL_IN_STILL is enough (nothing
+    can be lost any more; the wait is only for late duplicates)."""
     deadline, last, still_since = time.monotonic() + drain, -1, time.monotonic()
     while time.monotonic() < deadline:
-        count = sink.live_records()
+        count = sink.live_records(fresh=True)
         if count != last:
             last, still_since = count, time.monotonic()
-        elif time.monotonic() - still_since >= still:
-            return
+        else:
+            quiet = time.monotonic() - still_since
+            if quiet >= still or (quiet >= ALL_IN_STILL and all_in is not None and all_in()):
+                return
         tick()
-        time.sleep(0.1)
+        time.sleep(DRAIN_READ)
+
+
+def sink_has_all(sink: SinkContainer, volumes: TrialVolumes) -> bool:
+    """Whether the sink has seen every seq the app emitted, in every stream (after the app's
+    exit its tally is final)."""
+    tally = read_tally(volumes.pull("app", TALLY_FILE, fresh=True))
+    if tally is None:
+        return False
+    seen = sink.live_seen(fresh=True)
+    return all(int.from_bytes(seen.get(stream, b""), "little").bit_count() >= emitted
+               for stream, emitted in enumerate(tally.emitted))
 
 
 def start_aggregator(client: docker.DockerClient, project: compose.Project,
@@ -121,13 +142,13 @@ class RouterLogs:
     aggregator: str | None = None
 
 
-def save_logs(project: compose.Project, trial_dir: Path,
+def save_logs(client: docker.DockerClient, project: compose.Project, trial_dir: Path,
               tier: AggregatorTier | None) -> RouterLogs:
     """Every service's log kept with the trial; the routers' texts for their counts."""
     logs = RouterLogs(
-        compose.save_logs(project, "router", trial_dir / "router.log"),
+        compose.save_logs(client, project, "router", trial_dir / "router.log"),
         None if tier is None else
-        compose.save_logs(project, aggregator.SERVICE, trial_dir / "aggregator.log"))
-    compose.save_logs(project, "app", trial_dir / "app.log", tail=200)
-    compose.save_logs(project, "sink", trial_dir / "sink.log")
+        compose.save_logs(client, project, aggregator.SERVICE, trial_dir / "aggregator.log"))
+    compose.save_logs(client, project, "app", trial_dir / "app.log", tail=200)
+    compose.save_logs(client, project, "sink", trial_dir / "sink.log")
     return logs

@@ -4,8 +4,10 @@ fixtures/sink.py), read through the trial's volumes. The same questions as an in
 
 from __future__ import annotations
 
+import base64
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import msgpack
@@ -43,20 +45,39 @@ class SinkContainer:
     def _log_tail(self) -> str:
         return str(self.container.logs(tail=10).decode(errors="replace").strip())
 
-    def _live(self) -> dict[str, Any]:
-        path = self.volumes.pull(VOLUME, "live.json") / "live.json"
+    def _live(self, fresh: bool = False) -> dict[str, Any]:
+        path = self.volumes.pull(VOLUME, "live.json", fresh=fresh) / "live.json"
         try:
             return dict(json.loads(path.read_text()))
         except (OSError, ValueError):
             return {}
 
-    def live_records(self) -> int:
-        """Records received so far (as of its last report, at most a few tenths of a second old)."""
-        return int(self._live().get("records", 0))
+    def mirror(self, volume: str, *names: str, fresh: bool = False) -> Path:
+        """What the progress reads of a volume (the app's tally, a router's counters), from
+        the copy the sink keeps in live.json: one copy out of the sink's volume instead of one
+        per volume. Falls back to copying the volume when live.json does not carry it."""
+        files = self._live(fresh).get("files")
+        if not isinstance(files, dict):
+            return self.volumes.pull(volume, *names, fresh=fresh)
+        target = self.volumes.directory / volume
+        target.mkdir(parents=True, exist_ok=True)
+        for key, encoded in files.items():
+            owner, _, name = str(key).partition("/")
+            if owner == volume and (not names or name in names) and "/" not in name \
+                    and name not in ("", ".", ".."):
+                tmp = target / f"{name}.mirroring"
+                tmp.write_bytes(base64.b64decode(encoded))
+                tmp.replace(target / name)  # a reader never sees half a file
+        return target
 
-    def live_seen(self, timeout: float = 0.5) -> dict[int, bytes]:
+    def live_records(self, fresh: bool = False) -> int:
+        """Records received so far (as of its last report, at most a few tenths of a second old;
+        without `fresh`, as of the last copy, at most the volumes' `every` older)."""
+        return int(self._live(fresh).get("records", 0))
+
+    def live_seen(self, timeout: float = 0.5, fresh: bool = False) -> dict[int, bytes]:
         """Each stream's received seqs as a bitmap, as of the sink's last report."""
-        path = self.volumes.pull(VOLUME, "seen.msgpack") / "seen.msgpack"
+        path = self.volumes.pull(VOLUME, "seen.msgpack", fresh=fresh) / "seen.msgpack"
         try:
             seen = msgpack.unpackb(path.read_bytes(), strict_map_key=False)
             return {int(stream): bytes(bits) for stream, bits in seen.items()}

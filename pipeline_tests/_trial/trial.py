@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -19,7 +20,6 @@ from pipeline_tests._container import line
 from pipeline_tests._container.tally import FILENAME as TALLY_FILE
 from pipeline_tests._container.tally import read_tally
 from pipeline_tests._docker import compose
-from pipeline_tests._docker.volumes import TrialVolumes
 from pipeline_tests._events import OnEvent, StopStep
 from pipeline_tests._results.trial_result import TrialResult
 from pipeline_tests._routers.kind import RouterPorts, free_port
@@ -111,7 +111,7 @@ def _shielded() -> Iterator[None]:
 
 
 def _flood(spec: TrialSpec, router: Any, flood_started: float, tick: Callable[[], None],
-           volumes: TrialVolumes) -> str:
+           mirror: Callable[..., Path]) -> str:
     """Until the stop is due (time or line count; `none`: the app's own end, `stop.after`),
     carrying out the router fault on the way; how the fault differed from the one asked."""
     stop, plan = spec.scenario.stop, fault.FaultPlan(spec.scenario.fault)
@@ -120,7 +120,7 @@ def _flood(spec: TrialSpec, router: Any, flood_started: float, tick: Callable[[]
         if elapsed >= stop.after:
             break
         if stop.after_lines:
-            tally = read_tally(volumes.pull("app", TALLY_FILE))
+            tally = read_tally(mirror("app", TALLY_FILE))
             if tally and tally.emitted_total >= stop.after_lines:
                 break
         plan = fault.step(plan, elapsed, router)
@@ -155,7 +155,7 @@ def _run(spec: TrialSpec, client: docker.DockerClient, project: compose.Project,
         project = services.with_app_log_dir(client, project)
     clock = _Clock()
     probe = TrialProbe(spec.directory, sink, spec.scenario.router, ports, label, spec.trial, emit,
-                       pull=volumes.pull,
+                       pull=sink.mirror,
                        aggregator=(tier.settings, tier.ports) if tier is not None else None)
 
     cpu = cpu_use.CpuWatch({})  # the task's cgroups, once its containers run
@@ -181,20 +181,21 @@ def _run(spec: TrialSpec, client: docker.DockerClient, project: compose.Project,
                         spec.engine.is_local, spec.engine.name)
     clock.enter("flooding")
     fault_cut = _flood(spec, second_tier if spec.scenario.fault.target == "aggregator"
-                       else router, clock.flood_started, tick, volumes)
+                       else router, clock.flood_started, tick, sink.mirror)
     cpu.mark_stop()
     clock.enter("stopping")
     timeline = run_stop(spec.scenario.stop, app, router, tick, on_step)
     clock.enter("draining")
     # A second tier flushes on its own interval: the sink may rest that long between flushes.
     services.wait_drained(sink, spec.scenario.stop.drain, tick,
-                  1.0 + (tier.settings.flush_interval if tier is not None else 0.0))
+                          1.0 + (tier.settings.flush_interval if tier is not None else 0.0),
+                          all_in=lambda: services.sink_has_all(sink, volumes))
     if second_tier is not None:  # the aggregator ends after the task and the drain
         aggregator.end(second_tier, spec.scenario.stop, tick, on_step)
         services.wait_drained(sink, spec.scenario.stop.drain, tick)
     evidence = daemon_log.collect(driver_log, time.time(), app.id, spec.directory,
                                   spec.topology == "firelens")
-    logs = services.save_logs(project, spec.directory, tier)
+    logs = services.save_logs(client, project, spec.directory, tier)
     result = measure.measure(spec, sink, ports, tier, line_run_id, timeline, logs)
     return replace(result, seconds=round(time.monotonic() - started, 1),
                    driver_evidence=evidence, fault_cut=fault_cut, cpu=cpu.figures())

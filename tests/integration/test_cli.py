@@ -132,6 +132,30 @@ def test_resume_runs_only_the_unfinished_trials(client: docker.DockerClient, ima
     assert set(Path("/tmp").glob("pt-sock-*")) == socks_before
 
 
+def test_resume_continues_trials_auto_from_the_trials_that_finished(image: str,
+                                                                   tmp_path: Path) -> None:
+    args = ["run", "--topology", "direct-tcp", "--trials", "auto", "--stop-after", "2",
+            "--rate", "500", "--out", str(tmp_path)]
+    proc = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not list(tmp_path.glob("*/*/result.json")):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out + err
+    (run_dir,) = tmp_path.iterdir()
+    assert len(json.loads((run_dir / "results.json").read_text())["trials"]) == 1
+    done = pt(*args, "--resume", run_dir.name)
+    assert done.returncode == 0, done.stdout + done.stderr
+    data = json.loads((run_dir / "results.json").read_text())
+    assert sorted(t["trial"] for t in data["trials"]) == [1, 2]  # 2 that agree decide it
+    (cell,) = data["cells"]
+    assert (cell["stopped"], cell["decision"]["answer"]) == ("decided at 95%", "does not lose")
+    assert "direct-tcp/builtin/ecs: does not lose: decided at 95% after 2 trials" in " ".join(
+        done.stdout.split())
+
+
 def test_missing_router_image_names_the_pull_and_pull_failure_is_clear(tmp_path: Path) -> None:
     # A registry on a closed loopback port: the real pull path fails without leaving the machine.
     image = "127.0.0.1:1/pipeline-tests/absent:1"

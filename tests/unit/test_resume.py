@@ -154,5 +154,5 @@ def test_check_same_scenario_says_to_start_a_new_run(tmp_path: Path) -> None:
         check_same_scenario(stored, current, tmp_path)
     assert str(caught.value) == (
         f"Cannot resume {tmp_path}: the scenario differs from the one it started with "
-        "(trials: was 3, now 5). Resume with the same scenario file and flags, or start a new "
-        "run (without --resume).")
+        "(trials: was \"auto\", now 5). Resume with the same scenario file and flags, or start a "
+        "new run (without --resume).")

@@ -17,7 +17,7 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_default_scenario_is_the_issue_comparison() -> None:
     s = Scenario()
     assert s.topologies == ("firelens", "direct-tcp")
-    assert (s.workload.rate, s.workload.line_size, s.trials) == (None, 400, 3)
+    assert (s.workload.rate, s.workload.line_size, s.trials) == (None, 400, "auto")
     assert (s.stop.sequence, s.stop.after, s.stop.stop_timeout) == ("ecs", 3.0, 30.0)
     assert s.router.kind == "builtin"
 
@@ -100,7 +100,7 @@ def test_overrides_return_a_new_checked_scenario() -> None:
     s = base.with_overrides(**{"workload.rate": 300, "topologies": ["direct-tcp"],
                                "stop.after": 2.0, "trials": None, "max_loss": 0})
     assert (s.workload.rate, s.topologies, s.stop.after, s.trials, s.max_loss) == (
-        300, ("direct-tcp",), 2.0, 3, 0)
+        300, ("direct-tcp",), 2.0, "auto", 0)
     assert base.workload.rate is None
     with pytest.raises(InputError) as err:
         base.with_overrides(**{"stop.sequence": "slow"})
