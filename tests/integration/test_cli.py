@@ -103,20 +103,26 @@ def test_no_docker_daemon_is_a_clear_error(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def interrupted_after_a_trial(args: list[str], out: Path) -> Path:
+    """`pipeline-tests ARGS` stopped with Ctrl-C once a trial finished; its run directory."""
+    proc = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not list(out.glob("*/*/result.json")):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stdout + stderr
+    (run_dir,) = out.iterdir()
+    return run_dir
+
+
 def test_resume_runs_only_the_unfinished_trials(client: docker.DockerClient, image: str,
                                                 tmp_path: Path) -> None:
     socks_before = set(Path("/tmp").glob("pt-sock-*"))
     args = ["run", "--topology", "direct-tcp", "--trials", "3", "--stop-after", "2",
             "--rate", "500", "--out", str(tmp_path)]
-    proc = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not list(tmp_path.glob("*/*/result.json")):
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, out + err
-    (run_dir,) = tmp_path.iterdir()
+    run_dir = interrupted_after_a_trial(args, tmp_path)
     before = json.loads((run_dir / "results.json").read_text())["trials"]
     assert 1 <= len(before) < 3
     done = pt(*args, "--resume", run_dir.name)
@@ -136,15 +142,7 @@ def test_resume_continues_trials_auto_from_the_trials_that_finished(image: str,
                                                                    tmp_path: Path) -> None:
     args = ["run", "--topology", "direct-tcp", "--trials", "auto", "--stop-after", "2",
             "--rate", "500", "--out", str(tmp_path)]
-    proc = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not list(tmp_path.glob("*/*/result.json")):
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, out + err
-    (run_dir,) = tmp_path.iterdir()
+    run_dir = interrupted_after_a_trial(args, tmp_path)
     assert len(json.loads((run_dir / "results.json").read_text())["trials"]) == 1
     done = pt(*args, "--resume", run_dir.name)
     assert done.returncode == 0, done.stdout + done.stderr
