@@ -74,7 +74,7 @@ def linger(say: Callable[[str], None], autoquit: float | None = None) -> None:
 def watch_sink(sink: Any, emit: OnEvent, every: float = 0.2) -> None:
     """`pipeline-tests sink --live`: the sink's counts and loss map as events until Ctrl-C.
     The sink cannot know what was emitted, so each stream's map runs to its highest seq seen."""
-    emit(RunStarted("sink", Path("."), 1, 1, ("sink",)))
+    emit(RunStarted("sink", Path("."), 1, 1, ("sink",), hops=("sink",)))
     emit(TrialStarted("sink", 1, 1, 1, 0.0))
     started = time.monotonic()
     while True:

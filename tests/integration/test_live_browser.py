@@ -205,6 +205,7 @@ def test_sink_live_shows_counts_and_gaps() -> None:
     finally:
         out = _stop(proc, seen)
     assert view["counts"]["sink"] == 90
+    assert state["run"]["hops"] == ["sink"]  # the sink alone counts no other hop
     assert view["map"] == {"emitted": [100], "resolution": 1, "received": [[0, 0, 49],
                                                                            [0, 60, 99]]}
     assert "90 lines received, 90 distinct" in out
