@@ -227,3 +227,18 @@ def test_autoquit_needs_live(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         "error: --autoquit says how long the live view's final page stays up; it needs "
         "--live. Add --live, or drop --autoquit.")
     assert not (tmp_path / "runs").exists()
+
+
+def test_the_live_state_says_which_cells_are_decided_and_what_remains(tmp_path: Path) -> None:
+    from pipeline_tests._events import CellProgress, CellsProgress
+
+    state = LiveState()
+    state.apply(RunStarted("r1", tmp_path, 20, 20, (CELL, "other")))
+    state.apply(CellsProgress((CellProgress(CELL, 2, 0, "loses", "decided at 95%"),
+                               CellProgress("other", 1, 9, "undecided", "")), 9, 0.95))
+    _, snapshot = state.snapshot()
+    run = snapshot["run"]
+    assert (run["left"], run["confidence"]) == (9, 0.95)
+    assert run["stopped"] == {
+        CELL: {"trials": 2, "left": 0, "answer": "loses", "stopped": "decided at 95%"},
+        "other": {"trials": 1, "left": 9, "answer": "undecided", "stopped": ""}}
