@@ -6,6 +6,7 @@ Heavy modules (docker, yaml, matplotlib) are imported inside the commands that n
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -261,6 +262,10 @@ def build_image_command() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    # A shell's background job (and what it starts, e.g. a CI step's pytest) begins with SIGINT
+    # ignored: Ctrl-C (kill -INT) must still stop a run and remove what it started.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         cli.main(args=list(argv) if argv is not None else None, prog_name="pipeline-tests")
     except PipelineTestsError as err:

@@ -105,7 +105,9 @@ def test_readme_api_example_runs_as_written(image: str, client: docker.DockerCli
     run_dir = REPO / "runs" / run_id.group(1)
     try:
         data = json.loads((run_dir / "results.json").read_text())
-        assert [(t["topology"], t["lost"]) for t in data["trials"]] == [
-            ("firelens", 0), ("direct-tcp", 0)]
+        # The incident: FireLens may lose (how much is timing); direct TCP, the fix, does not.
+        assert [t["topology"] for t in data["trials"]] == ["firelens", "direct-tcp"]
+        assert data["trials"][1]["lost"] == 0
+        assert all(t["lost"] == t["emitted"] - t["received_distinct"] for t in data["trials"])
     finally:
         shutil.rmtree(run_dir)

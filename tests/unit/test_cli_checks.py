@@ -111,3 +111,29 @@ def test_run_help_lists_the_topologies_kinds_and_stops_the_scenario_checks() -> 
     assert f"Stop sequence: {', '.join(STOP_SEQUENCES[:-1])} or {STOP_SEQUENCES[-1]}" in text
     kinds = list(KINDS)
     assert f"Router kind: {', '.join(kinds[:-1])} or {kinds[-1]} (default builtin)" in text
+
+
+def test_ctrl_c_stops_the_command_even_when_started_with_sigint_ignored() -> None:
+    # A shell's background job, or a CI step, may start us with SIGINT ignored (the suite's
+    # Ctrl-C tests failed that way): the command restores it, so kill -INT still stops it.
+    import signal
+    import sys
+    import time
+
+    code = ("import signal; signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+            "from pipeline_tests._cli import main; main()")
+    proc = subprocess.Popen([sys.executable, "-c", code, "sink", "--live", "--listen",
+                             "127.0.0.1:0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    try:
+        assert proc.stdout is not None
+        seen = [proc.stdout.readline()]
+        while "live view: http://127.0.0.1:" not in seen[-1] and seen[-1]:
+            seen.append(proc.stdout.readline())
+        assert "live view: http://127.0.0.1:" in seen[-1], seen
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+        proc.wait()
