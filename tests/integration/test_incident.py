@@ -110,7 +110,8 @@ def test_a_router_at_2_shares_beside_a_busy_app_loses_where_1024_shares_does_not
     # (here and on CI: at 150 µs, where it needed 45 ms, CI's run lost only 3%, too near its
     # capacity for a test), so it falls far behind; at 1024 shares it can have about 200 ms a
     # second and lost none at 300 and 400 µs.
-    shared = {"stop.after": 10, "router.cost_per_record": "fluentd-like", "task.app_start": "router-ready"}
+    shared = {"stop.after": 10, "router.cost_per_record": "fluentd-like",
+              "task.app_start": "router-ready"}
     starved, _ = trial(client, image, tmp_path / "two", task(**shared))
     fair, _ = trial(client, image, tmp_path / "fair", task(
         **shared, **{"task.cpu_units": "app=256,router=1024"}))
