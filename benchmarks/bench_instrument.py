@@ -61,17 +61,23 @@ class Timers:
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
         self.calls: dict[str, int] = {}
+        self.active: set[str] = set()  # the phases under way
 
     def wrap(self, owner: Any, name: str, phase: str) -> None:
         inner: Callable[..., Any] = getattr(owner, name)
 
         def timed(*args: Any, **kwargs: Any) -> Any:
             started = time.monotonic()
+            during = [f"{phase} during the flood"] if "flood" in self.active else []
+            self.active.add(phase)
             try:
                 return inner(*args, **kwargs)
             finally:
-                self.seconds[phase] = self.seconds.get(phase, 0.0) + time.monotonic() - started
-                self.calls[phase] = self.calls.get(phase, 0) + 1
+                self.active.discard(phase)
+                for counted in (phase, *during):
+                    self.seconds[counted] = (self.seconds.get(counted, 0.0) + time.monotonic()
+                                             - started)
+                    self.calls[counted] = self.calls.get(counted, 0) + 1
 
         setattr(owner, name, timed)
 
@@ -102,6 +108,31 @@ def phases(trials: int, after: float, out: Path) -> tuple[Timers, list[pt.TrialR
     return timers, list(results.trials), time.monotonic() - started
 
 
+def copy_cost(copies: int = 40) -> tuple[float, float]:
+    """CPU seconds (the whole machine's, from /proc/stat) and wall seconds per copy of a small
+    file out of a running container, as the progress makes them (get_archive)."""
+    import docker
+
+    from pipeline_tests._docker import images
+
+    def busy() -> float:
+        with open("/proc/stat") as stat:
+            ticks = [int(v) for v in stat.readline().split()[1:]]
+        return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+    client = docker.from_env()
+    container = client.containers.run(images.fixture_image(client), ["sleep", "120"],
+                                      detach=True, network_mode="none")
+    try:
+        time.sleep(1.0)
+        cpu, wall = busy(), time.monotonic()
+        for _ in range(copies):
+            b"".join(container.get_archive("/etc/hostname")[0])
+        return (busy() - cpu) / copies, (time.monotonic() - wall) / copies
+    finally:
+        container.remove(force=True)
+
+
 def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else float("nan")
 
@@ -127,9 +158,13 @@ def main() -> None:
     print(f"new / old lines/s: {ratio:.2f}x")
     if args.no_phases:
         return
-    timers, trials, wall = phases(args.trials, args.after, args.out / "phases")
-    per = max(1, len(trials))
-    print(f"\nwhere a trial's wall time goes ({per} trials, {wall:.1f} s in all incl. checks):")
+    cpu, wall = copy_cost()
+    print(f"\none copy out of a container (get_archive): {cpu * 1000:.0f} ms of CPU "
+          f"(the whole machine's), {wall * 1000:.0f} ms of wall time")
+    timers, results, seconds_in_all = phases(args.trials, args.after, args.out / "phases")
+    per = max(1, len(results))
+    print(f"\nwhere a trial's wall time goes ({per} trials, {seconds_in_all:.1f} s in all incl. "
+          "checks):")
     print("| phase | s per trial | calls per trial |")
     print("| --- | --- | --- |")
     for phase, seconds in sorted(timers.seconds.items(), key=lambda kv: -kv[1]):

@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from fluent import sender  # noqa: E402
 
-from pipeline_tests import forward as fw  # noqa: E402
+from pipeline_tests._container import forward as fw  # noqa: E402
 from pipeline_tests._container.line import encode, new_run_id  # noqa: E402
 from pipeline_tests._sink import Sink, SinkConfig  # noqa: E402
 

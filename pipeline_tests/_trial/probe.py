@@ -2,11 +2,11 @@
 (app, router in/out, aggregator in/out in two tiers, sink) as TrialProgress, and the sink's
 loss map as SinkSeen.
 
-The counts (the app's tally, the sink's count, the routers' counters) come from one copy of the
-sink's live.json (the sink container keeps the others' small files in it: SinkContainer.mirror),
-at most every TrialVolumes.every seconds, and the sink's bitmaps at most every PERIOD seconds:
-each copy out of a volume goes through the engine and competes with the app and the router for
-the same cores, and the run's own pace must not depend on who watches."""
+The counts (the app's tally, the sink's count, the routers' counters) come from the sink's
+live.json (the sink container keeps the others' small files in it: SinkContainer.mirror), the
+loss map from its seen.msgpack: both from one copy of the sink's state directory, at most every
+sink_container.COPY_EVERY seconds. Each copy goes through the engine and competes with the app
+and the router for the same cores, and the run's own pace must not depend on who watches."""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ from pipeline_tests._routers.kind import RouterPorts
 from pipeline_tests._scenario.model import Router
 from pipeline_tests._trial import aggregator
 from pipeline_tests._trial.aggregator import AggregatorTier
-from pipeline_tests._trial.sink_container import SinkContainer
+from pipeline_tests._trial.sink_container import COPY_EVERY, SinkContainer
 from pipeline_tests._trial.spec import TrialSpec
 
 
@@ -96,7 +96,8 @@ def start_sink(client: docker.DockerClient, project: compose.Project, spec: Tria
                line_run_id: str) -> SinkContainer:
     """The sink up, and the files the routers read put into their volumes through it."""
     compose.up(project, "sink")
-    volumes = TrialVolumes(compose.container(client, project, "sink"), spec.directory)
+    volumes = TrialVolumes(compose.container(client, project, "sink"), spec.directory,
+                           every=COPY_EVERY)
     sink = SinkContainer(volumes.container, volumes, line_run_id)
     sink.wait_ready()
     for tier in ("router", aggregator.SERVICE):

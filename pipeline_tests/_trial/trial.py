@@ -40,6 +40,11 @@ from pipeline_tests._trial.probe import TrialProbe
 from pipeline_tests._trial.spec import TrialSpec
 from pipeline_tests._trial.stop import run_stop
 
+# Seconds between progress samples (the CPU readings, the probe's events), however often the
+# flood, stop and drain loops call tick(): every sample costs the tester CPU that the app and
+# the router need on a small machine.
+TICK_EVERY = 0.25
+
 
 def _polls(scenario: Scenario, ports: RouterPorts, tier: AggregatorTier | None) -> str:
     """PT_SINK_POLL: the real routers' metrics endpoints the sink container polls."""
@@ -159,10 +164,14 @@ def _run(spec: TrialSpec, client: docker.DockerClient, project: compose.Project,
                        aggregator=(tier.settings, tier.ports) if tier is not None else None)
 
     cpu = cpu_use.CpuWatch({})  # the task's cgroups, once its containers run
+    last_tick = -TICK_EVERY
 
     def tick() -> None:
-        cpu.sample()
-        probe.tick(clock.phase, clock.elapsed())
+        nonlocal last_tick
+        if time.monotonic() - last_tick >= TICK_EVERY:
+            last_tick = time.monotonic()
+            cpu.sample()
+            probe.tick(clock.phase, clock.elapsed())
 
     def on_step(container: str, action: str) -> None:
         emit(StopStep(label, spec.trial, container, action, clock.elapsed()))
