@@ -69,6 +69,24 @@ def _trials(value: str | None) -> int | str | None:
     raise click.BadParameter(f"'{value}' is not 'auto' or a whole number of trials >= 1.")
 
 
+def _search(value: str | None) -> dict[str, Any] | None:
+    """--search AXIS=LOW..HIGH (a numeric axis) or AXIS=V1,V2,... (task.size's values)."""
+    if value is None:
+        return None
+    axis, equals, span = value.partition("=")
+    low, dots, high = span.partition("..")
+    equals = equals if axis.strip() else ""
+    try:
+        if equals and dots:
+            return {"axis": axis.strip(), "range": [float(low), float(high)]}
+    except ValueError:
+        pass
+    if equals and span.strip() and not dots:
+        return {"axis": axis.strip(), "values": [v.strip() for v in span.split(",")]}
+    raise click.BadParameter(f"'{value}' is not AXIS=LOW..HIGH (e.g. workload.rate=1000..100000) "
+                             "or AXIS=V1,V2,... (e.g. task.size=0.25vcpu-0.5gb,1vcpu-2gb).")
+
+
 @click.group(epilog=EPILOG)
 @click.version_option(__version__, prog_name="pipeline-tests")
 def cli() -> None:
@@ -93,6 +111,11 @@ def cli() -> None:
 @click.option("--confidence", type=click.FloatRange(min=0.5, max=1, min_open=True,
                                                     max_open=True),
               help="With --trials auto: the confidence of each cell's answer (default 0.95).")
+@click.option("--search", callback=lambda c, p, v: _search(v), metavar="AXIS=LOW..HIGH",
+              help="Find where loss starts along one axis by bisection, instead of fixed "
+                   "rates: workload.rate=1000..100000 (the highest rate without loss), "
+                   "task.cpus=0.25..2, limits.router_cpus=0.05..1, or task.size=SIZE,SIZE,... "
+                   "(the smallest task without loss). As the scenario's search: section.")
 @click.option("--topology", multiple=True,
               help=f"{_one_of(TOPOLOGIES)}; repeat for several (default: "
                    f"{' and '.join(DEFAULT_TOPOLOGIES)}).")
@@ -127,7 +150,8 @@ def cli() -> None:
                    "per engine at a time, into one run directory.")
 def run_command(scenario_file: Path | None, rate: Any, line_size: int | None,
                 stop_after: float | None, trials: int | str | None, max_trials: int | None,
-                confidence: float | None, topology: tuple[str, ...],
+                confidence: float | None, search: dict[str, Any] | None,
+                topology: tuple[str, ...],
                 stop_sequence: str | None, router: str | None, router_image: str | None,
                 router_config: Path | None, max_loss: int | None, out: Path, pull: bool,
                 resume_id: str | None, live: bool, autoquit: float | None, port: int,
@@ -145,7 +169,7 @@ def run_command(scenario_file: Path | None, rate: Any, line_size: int | None,
         "topologies": list(topology), "stop.sequence": stop_sequence,
         "router.kind": router, "router.image": router_image,
         "router.config": str(router_config.resolve()) if router_config else None,
-        "max_loss": max_loss, "engines": list(engine_names)})
+        "max_loss": max_loss, "engines": list(engine_names), "search": search})
     bars = ProgressBars(console)
     with live_view(live, port, _say) as view:
         try:

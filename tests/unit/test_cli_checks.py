@@ -137,3 +137,39 @@ def test_ctrl_c_stops_the_command_even_when_started_with_sigint_ignored() -> Non
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_search_flag_sets_the_scenarios_search_section() -> None:
+    from pipeline_tests._cli import _search
+    from pipeline_tests._scenario.scenario import Scenario
+    from pipeline_tests._scenario.search import Search
+
+    assert _search("workload.rate=1000..100000") == {"axis": "workload.rate",
+                                                      "range": [1000.0, 100000.0]}
+    assert _search("task.size=0.25vcpu-0.5gb, 1vcpu-2gb") == {
+        "axis": "task.size", "values": ["0.25vcpu-0.5gb", "1vcpu-2gb"]}
+    chosen = Scenario().with_overrides(search=_search("limits.router_cpus=0.05..1"))
+    assert chosen.search == Search(axis="limits.router_cpus", range=(0.05, 1.0))
+
+
+@pytest.mark.parametrize("flag", ["workload.rate", "workload.rate=1000..lots", "=1..2",
+                                  "workload.rate="])
+def test_a_malformed_search_flag_exits_2_naming_the_form(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], no_docker: list[str],
+        flag: str) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["run", "--search", flag, "--out", str(tmp_path / "runs")])
+    err = " ".join(capsys.readouterr().err.split())
+    assert (done.value.code, no_docker) == (2, [])
+    assert (f"Invalid value for '--search': '{flag}' is not AXIS=LOW..HIGH (e.g. "
+            "workload.rate=1000..100000) or AXIS=V1,V2,... (e.g. "
+            "task.size=0.25vcpu-0.5gb,1vcpu-2gb).") in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_search_flag_on_an_unknown_axis_exits_2_before_any_docker_call(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], no_docker: list[str]) -> None:
+    code, out = _run(tmp_path, "topologies: [firelens]\n", capsys, "--search", "bogus.axis=1..2")
+    assert (code, no_docker) == (2, [])
+    assert out == ("error: command line: 'search.axis' must be one of workload.rate, task.cpus, "
+                   "limits.router_cpus, task.size, got 'bogus.axis'.")
